@@ -1,0 +1,4 @@
+#ifndef MHA_BACKUP_CCRYPTO_SHIM_H
+#define MHA_BACKUP_CCRYPTO_SHIM_H
+#include <openssl/evp.h>
+#endif

@@ -1,0 +1,224 @@
+import Foundation
+
+public enum Compression: String, Sendable, Codable, CaseIterable {
+    case zstd, lz4, gzip, none
+
+    public var fileSuffix: String {
+        switch self {
+        case .zstd: return ".zst"
+        case .lz4: return ".lz4"
+        case .gzip: return ".gz"
+        case .none: return ""
+        }
+    }
+
+    /// The compressor's argv (reads stdin, writes stdout), or nil for none.
+    public func compressArgv(level: Int?) -> [String]? {
+        switch self {
+        case .zstd: return ["zstd", "-q", "-T0", "-\(level ?? 3)", "-c"]
+        case .lz4: return ["lz4", "-q", "-\(level ?? 1)", "-c"]
+        case .gzip: return ["gzip", "-\(level ?? 6)", "-c"]
+        case .none: return nil
+        }
+    }
+
+    public var decompressArgv: [String]? {
+        switch self {
+        case .zstd: return ["zstd", "-q", "-d", "-c"]
+        case .lz4: return ["lz4", "-q", "-d", "-c"]
+        case .gzip: return ["gzip", "-d", "-c"]
+        case .none: return nil
+        }
+    }
+}
+
+public enum BackupMethod: String, Sendable, Codable, CaseIterable {
+    case mariabackup, xtrabackup, dump
+
+    public var isPhysical: Bool { self != .dump }
+}
+
+public enum SourcePolicy: Sendable, Equatable {
+    case replica, master
+    case host(String)
+
+    static func parse(_ s: String) -> SourcePolicy {
+        switch s {
+        case "replica", "slave": return .replica
+        case "master": return .master
+        default: return .host(s)
+        }
+    }
+}
+
+/// Per-host settings from `[host NAME]` sections of mha-backup.cnf.
+public struct HostSettings: Sendable, Equatable {
+    /// The server's own option file on that host, passed as `--defaults-file` to mariabackup there.
+    public var defaultsFile: String?
+    /// The credentials file on that host (mode 0600), passed as `--defaults-extra-file` there.
+    public var remoteCredentials: String?
+}
+
+/// mha-backup.cnf: one INI file in MHA's style.
+public struct BackupConfig: Sendable {
+    public var path: String
+    public var mhaConf: String
+    public var credentials: String
+    public var stateDir: String
+    public var storeDir: String
+
+    public var source: SourcePolicy = .replica
+    public var method: BackupMethod = .mariabackup
+    public var compression: Compression = .zstd
+    public var compressionLevel: Int?
+    public var maxParallel = 2
+    public var nice = 10
+    public var ioniceClass: Int? = 2
+    public var ioniceLevel = 7
+    public var backupTimeout: TimeInterval = 86_400
+    public var remoteTmpdir = "/var/tmp"
+    public var remoteCredentials: String?
+    public var sshConnectTimeout = 5
+    public var sshOptions: [String] = []
+    public var sshIdentity: String?
+    public var sshKnownHosts: String?
+    public var clientTimeout: TimeInterval = 10
+    public var fenceTTL: TimeInterval = 3600
+
+    public var streamServerId = 4_242_001
+    public var binlogTimeout: TimeInterval = 3600
+    public var mysqlFlavor: Flavor = .auto
+
+    public var hosts: [String: HostSettings] = [:]
+
+    public enum Flavor: String, Sendable { case auto, mariadb, mysql }
+
+    public static let defaultPath = "/etc/mha-backup/mha-backup.cnf"
+
+    public static let schema: [String: Set<String>] = [
+        "mha-backup": ["mha_conf", "credentials", "state_dir", "store_dir", "flavor"],
+        "backup": ["source", "method", "compression", "compression_level", "max_parallel", "nice", "ionice_class",
+                   "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl"],
+        "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
+        "client": ["timeout"],
+        "binlog": ["stream_server_id", "timeout"],
+    ]
+
+    public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
+
+    /// The path of the config: `--config`, then `MHA_BACKUP_CONFIG`, then the default.
+    public static func resolvePath(explicit: String?, environment: [String: String]) -> String {
+        if let e = explicit, !e.isEmpty { return e }
+        if let e = environment["MHA_BACKUP_CONFIG"], !e.isEmpty { return e }
+        return defaultPath
+    }
+
+    public static func load(_ path: String, checkModes: Bool = true, warn: (String) -> Void = eprint) throws -> BackupConfig {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw MBError(.config, "config file \(q(path)) does not exist",
+                          hint: "pass --config FILE or set MHA_BACKUP_CONFIG (sandbox: eval \"$(mha-backup sandbox env)\")")
+        }
+        if checkModes { try requirePrivate(path, what: "config file") }
+        let ini = try INIFile.load(path, inlineComments: true)
+        let c = try parse(ini, warn: warn)
+        if checkModes { try requirePrivate(c.credentials, what: "credentials file") }
+        return c
+    }
+
+    public static func parse(_ ini: INIFile, warn: (String) -> Void = { _ in }) throws -> BackupConfig {
+        let p = ini.path
+        for s in ini.sections {
+            if s.name.hasPrefix("host ") {
+                for e in s.entries where !["defaults_file", "remote_credentials"].contains(e.key) {
+                    warn("\(p):\(e.line): unknown key \(q(e.key)) in [\(s.name)] (ignored)")
+                }
+                continue
+            }
+            guard let keys = schema[s.name] else {
+                warn("\(p):\(s.line): unknown section [\(s.name)] (ignored)")
+                continue
+            }
+            for e in s.entries where !keys.contains(e.key) {
+                warn("\(p):\(e.line): unknown key \(q(e.key)) in [\(s.name)] (ignored)")
+            }
+        }
+        func req(_ sec: String, _ key: String) throws -> String {
+            guard let s = ini.section(sec) else {
+                throw MBError.config("\(p): missing section [\(sec)] (required key \(q(key)))")
+            }
+            guard let e = s.entry(key), !e.value.isEmpty else {
+                throw MBError.config("\(p):\(s.line): [\(sec)] is missing required key \(q(key))")
+            }
+            return e.value
+        }
+        func opt(_ sec: String, _ key: String) -> INIFile.Entry? { ini.section(sec)?.entry(key) }
+        func int(_ sec: String, _ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let e = opt(sec, key) else { return nil }
+            guard let n = Int(e.value), range.contains(n) else {
+                throw MBError.config("\(p):\(e.line): \(q(key)) must be a whole number in \(range.lowerBound)...\(range.upperBound), got \(q(e.value))")
+            }
+            return n
+        }
+        func path(_ sec: String, _ key: String) throws -> String? {
+            guard let e = opt(sec, key) else { return nil }
+            guard e.value.hasPrefix("/") else {
+                throw MBError.config("\(p):\(e.line): \(q(key)) must be an absolute path, got \(q(e.value))")
+            }
+            return e.value
+        }
+        func enumValue<T: RawRepresentable>(_ sec: String, _ key: String, _ t: T.Type) throws -> T? where T.RawValue == String {
+            guard let e = opt(sec, key) else { return nil }
+            guard let v = T(rawValue: e.value) else {
+                throw MBError.config("\(p):\(e.line): \(q(key)) has unknown value \(q(e.value))")
+            }
+            return v
+        }
+
+        let mhaConf = try req("mha-backup", "mha_conf")
+        let creds = try req("mha-backup", "credentials")
+        guard mhaConf.hasPrefix("/") else {
+            throw MBError.config("\(p):\(opt("mha-backup", "mha_conf")!.line): 'mha_conf' must be an absolute path")
+        }
+        guard creds.hasPrefix("/") else {
+            throw MBError.config("\(p):\(opt("mha-backup", "credentials")!.line): 'credentials' must be an absolute path")
+        }
+        var c = BackupConfig(path: p, mhaConf: mhaConf, credentials: creds,
+                             stateDir: try path("mha-backup", "state_dir") ?? "/var/lib/mha-backup/state",
+                             storeDir: try path("mha-backup", "store_dir") ?? "/var/lib/mha-backup/store")
+        if let f = try enumValue("mha-backup", "flavor", Flavor.self) { c.mysqlFlavor = f }
+        if let e = opt("backup", "source") { c.source = SourcePolicy.parse(e.value) }
+        if let m = try enumValue("backup", "method", BackupMethod.self) { c.method = m }
+        if let m = try enumValue("backup", "compression", Compression.self) { c.compression = m }
+        c.compressionLevel = try int("backup", "compression_level", 1...19)
+        if let n = try int("backup", "max_parallel", 1...64) { c.maxParallel = n }
+        if let n = try int("backup", "nice", 0...19) { c.nice = n }
+        if let e = opt("backup", "ionice_class") {
+            if e.value == "none" { c.ioniceClass = nil } else { c.ioniceClass = try int("backup", "ionice_class", 1...3) }
+        }
+        if let n = try int("backup", "ionice_level", 0...7) { c.ioniceLevel = n }
+        if let n = try int("backup", "timeout", 1...2_592_000) { c.backupTimeout = TimeInterval(n) }
+        if let s = try path("backup", "remote_tmpdir") { c.remoteTmpdir = s }
+        c.remoteCredentials = try path("backup", "remote_credentials")
+        if let n = try int("backup", "fence_ttl", 1...604_800) { c.fenceTTL = TimeInterval(n) }
+        if let n = try int("ssh", "connect_timeout", 1...300) { c.sshConnectTimeout = n }
+        c.sshIdentity = try path("ssh", "identity")
+        c.sshKnownHosts = try path("ssh", "known_hosts")
+        if let e = opt("ssh", "options") {
+            c.sshOptions = e.value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        }
+        if let n = try int("client", "timeout", 1...3600) { c.clientTimeout = TimeInterval(n) }
+        if let n = try int("binlog", "stream_server_id", 1...4_294_967_295) { c.streamServerId = n }
+        if let n = try int("binlog", "timeout", 1...2_592_000) { c.binlogTimeout = TimeInterval(n) }
+        for s in ini.sections where s.name.hasPrefix("host ") {
+            let name = String(s.name.dropFirst(5)).trimmingCharacters(in: .whitespaces)
+            c.hosts[name] = HostSettings(defaultsFile: s.value("defaults_file"), remoteCredentials: s.value("remote_credentials"))
+        }
+        return c
+    }
+
+    public var jobsDir: String { stateDir + "/jobs" }
+    public var fencePath: String { stateDir + "/fence.json" }
+    public var backupsDir: String { storeDir + "/backups" }
+    public var binlogsDir: String { storeDir + "/binlogs" }
+    public var timelinePath: String { storeDir + "/timeline.json" }
+}

@@ -1,0 +1,91 @@
+import Foundation
+
+/// One result row: column name to value (nil for SQL NULL).
+public typealias Row = [String: String?]
+
+/// Parsers for the two text forms of a client's result: `--batch` (tab separated, escaped) and
+/// vertical (`\G` / `-E`), the form DBAs paste and docs print.
+public enum ResultText {
+    /// `mariadb --batch` output with a header line. `\t \n \\ \0` are escaped; `NULL` is NULL.
+    public static func parseBatch(_ text: String) -> [Row] {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        guard let header = lines.first else { return [] }
+        let cols = header.split(separator: "\t", omittingEmptySubsequences: false).map { unescape(String($0)) }
+        return lines.dropFirst().map { line in
+            let vals = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            var row: Row = [:]
+            for (i, c) in cols.enumerated() {
+                let v = i < vals.count ? vals[i] : ""
+                row[c] = v == "NULL" ? .some(nil) : .some(unescape(v))
+            }
+            return row
+        }
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = ""
+        var it = s.makeIterator()
+        while let c = it.next() {
+            if c == "\\", let n = it.next() {
+                switch n {
+                case "t": out.append("\t")
+                case "n": out.append("\n")
+                case "0": out.append("\0")
+                case "\\": out.append("\\")
+                default: out.append("\\"); out.append(n)
+                }
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// Vertical output: `*** 1. row ***` separators and right-aligned `Key: value` lines.
+    /// Values may span lines (e.g. Executed_Gtid_Set on MySQL); continuation lines are joined.
+    public static func parseVertical(_ text: String) -> [Row] {
+        var rows: [Row] = []
+        var current: Row? = nil
+        var lastKey: String? = nil
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let line = String(raw)
+            if line.hasPrefix("*****") {
+                if let c = current { rows.append(c) }
+                current = [:]
+                lastKey = nil
+                continue
+            }
+            guard current != nil else { continue }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if let r = trimmed.range(of: ": "), isKey(trimmed[..<r.lowerBound]) {
+                let k = String(trimmed[..<r.lowerBound])
+                let v = String(trimmed[r.upperBound...])
+                current![k] = v == "NULL" ? .some(nil) : .some(v)
+                lastKey = k
+            } else if trimmed.hasSuffix(":"), isKey(trimmed.dropLast()) {
+                let k = String(trimmed.dropLast())
+                current![k] = .some("")
+                lastKey = k
+            } else if let k = lastKey, !trimmed.isEmpty, line.hasPrefix(" ") || line.hasPrefix("\t") || trimmed.first?.isHexDigit == true {
+                let prev = (current![k] ?? nil) ?? ""
+                current![k] = .some(prev + "\n" + trimmed)
+            }
+        }
+        if let c = current { rows.append(c) }
+        return rows
+    }
+
+    private static func isKey<S: StringProtocol>(_ s: S) -> Bool {
+        !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" }
+    }
+}
+
+extension Dictionary where Key == String, Value == String? {
+    /// The first of several spellings that is present and not NULL.
+    public func first(_ names: String...) -> String? {
+        for n in names { if let v = self[n], let s = v { return s } }
+        return nil
+    }
+}

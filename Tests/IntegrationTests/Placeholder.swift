@@ -1,0 +1,2 @@
+import Testing
+@Suite("integration placeholder") struct Placeholder { @Test func nothing() {} }
