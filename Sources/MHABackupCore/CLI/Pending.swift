@@ -5,4 +5,3 @@ enum ListCommand { static func run(_ c: Context, json: Bool) throws { throw MBEr
 enum JobsCommand { static func run(_ c: Context, args: Arguments) throws { throw MBError(.software, "not built yet") } }
 enum BinlogCommand { static func run(_ c: Context, args: Arguments) throws { throw MBError(.software, "not built yet") } }
 enum FenceCommand { static func run(_ c: Context, args: Arguments) throws { throw MBError(.software, "not built yet") } }
-enum SandboxCommand { static func run(args: Arguments) throws { throw MBError(.software, "not built yet") } }

@@ -450,3 +450,54 @@ public enum ToolPackages {
         map[program].map { "install the Debian package \(q($0)) (apt-get install \($0))" }
     }
 }
+
+extension ProcessRunner {
+    /// Starts a daemon in its own session, stdio on /dev/null (stdout/stderr appended to `logFile`),
+    /// and does not wait for it. Used for servers the sandbox owns and for detached workers.
+    @discardableResult
+    public static func spawnDetached(_ cmd: Command, logFile: String? = nil, cwd: String? = nil) throws -> pid_t {
+        let path = try resolve(cmd.argv[0])
+        let inFd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let outFd = logFile.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) } ?? open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(inFd); close(outFd) }
+        guard outFd >= 0 else { throw MBError(.cantCreate, "cannot open log \(q(logFile ?? "/dev/null"))") }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_adddup2(&fa, inFd, 0)
+        posix_spawn_file_actions_adddup2(&fa, outFd, 1)
+        posix_spawn_file_actions_adddup2(&fa, outFd, 2)
+        if let cwd { mb_spawn_addchdir(&fa, cwd) }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attr, &mask)
+        posix_spawnattr_setflags(&attr, Int16(0x80 /* POSIX_SPAWN_SETSID */ | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var env = cmd.clearEnvironment ? [:] : ProcessInfo.processInfo.environment
+        for (k, v) in cmd.environment { env[k] = v }
+        let argvC = cmd.argv.map { strdup($0) } + [nil]
+        let envC = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argvC.forEach { free($0) }; envC.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &fa, &attr, argvC, envC)
+        guard rc == 0 else { throw MBError(.unavailable, "cannot start \(q(cmd.argv[0])): \(String(cString: strerror(rc)))") }
+        return pid
+    }
+
+    /// True while a process with this pid exists and is not a zombie.
+    public static func isAlive(_ pid: pid_t) -> Bool {
+        pid > 0 && kill(pid, 0) == 0 && !isZombieOrGone(pid)
+    }
+
+    /// Reaps a child if it is ours and has exited (no-op otherwise).
+    public static func reap(_ pid: pid_t) {
+        var st: Int32 = 0
+        _ = waitpid(pid, &st, WNOHANG)
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+
+public enum JobPhase: String, Codable, Sendable {
+    case queued, connecting, copying, locking, finishing, done, failed, aborted
+}
+
+public enum JobState: String, Codable, Sendable {
+    case running, paused, aborting, done, failed, aborted
+}
+
+/// One running backup (or other long job) as the registry records it in `state/jobs/ID.json`.
+public struct JobRecord: Codable, Sendable {
+    public var id: String
+    public var kind: String
+    public var method: String
+    public var sourceHost: String
+    public var sourcePort: Int
+    /// The mha-backup process that owns the job.
+    public var pid: pid_t
+    /// The process group of the tool pipeline (pause/resume/abort signal it).
+    public var pgid: pid_t
+    /// The remote shell's pid on the source host (its process group there), when the tool runs over ssh.
+    public var remotePid: Int?
+    public var phase: JobPhase
+    public var state: JobState
+    public var startedAt: Date
+    public var updatedAt: Date
+    public var bytes: Int64
+    public var backupId: String?
+    public var message: String?
+}
+
+/// The job registry: one JSON file a job, written atomically, in the state folder.
+public struct JobRegistry: Sendable {
+    public var dir: String
+    public var clock: Clock
+
+    public init(dir: String, clock: Clock = .system) {
+        self.dir = dir
+        self.clock = clock
+    }
+
+    func path(_ id: String) -> String { "\(dir)/\(id).json" }
+
+    public func save(_ j: JobRecord) throws {
+        try AtomicFile.makeDirectory(dir)
+        var j = j
+        j.updatedAt = clock.now()
+        try AtomicFile.write(JSON.encode(j), to: path(j.id), mode: 0o640)
+    }
+
+    public func load(_ id: String) throws -> JobRecord {
+        guard isSafeId(id) else { throw MBError.usage("job id \(q(id)) is not valid") }
+        guard FileManager.default.fileExists(atPath: path(id)) else {
+            throw MBError(.noInput, "no job \(q(id))", hint: "mha-backup jobs lists the jobs")
+        }
+        return try JSON.load(JobRecord.self, path: path(id))
+    }
+
+    public func remove(_ id: String) { try? FileManager.default.removeItem(atPath: path(id)) }
+
+    /// Every job on record; a job whose owner died without finishing is reported as failed.
+    public func all() -> [JobRecord] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return files.filter { $0.hasSuffix(".json") }.compactMap { f -> JobRecord? in
+            guard var j = try? JSON.load(JobRecord.self, path: "\(dir)/\(f)") else { return nil }
+            if [.running, .paused, .aborting].contains(j.state) && !ProcessRunner.isAlive(j.pid) {
+                j.state = .failed
+                j.message = "owner process \(j.pid) is gone"
+            }
+            return j
+        }.sorted { $0.startedAt < $1.startedAt }
+    }
+
+    /// Jobs that still run (owner alive, not finished).
+    public func active() -> [JobRecord] {
+        all().filter { [.running, .paused, .aborting].contains($0.state) }
+    }
+
+    func isSafeId(_ id: String) -> Bool {
+        !id.isEmpty && id.count < 100 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." } && !id.hasPrefix(".")
+    }
+
+    /// Updates a record under the registry's file lock.
+    public func update(_ id: String, _ change: (inout JobRecord) -> Void) throws {
+        try withLock {
+            var j = try load(id)
+            change(&j)
+            try save(j)
+        }
+    }
+
+    /// An exclusive flock on `jobs/.lock`: admission (max_parallel, one per source) is decided under it.
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
+        try AtomicFile.makeDirectory(dir)
+        let fd = open("\(dir)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw MBError(.cantCreate, "cannot open \(q(dir + "/.lock"))") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw MBError(.cantCreate, "cannot lock \(q(dir + "/.lock"))") }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+}
