@@ -53,8 +53,10 @@ public enum SourcePolicy: Sendable, Equatable {
 
 /// Per-host settings from `[host NAME]` sections of mha-backup.cnf.
 public struct HostSettings: Sendable, Equatable {
-    /// The server's own option file on that host, passed as `--defaults-file` to mariabackup there.
-    public var defaultsFile: String?
+    /// The server's datadir on that host (default: the server's own @@datadir).
+    public var datadir: String?
+    /// The server's socket on that host; mariabackup connects through it (default: TCP to ip:port).
+    public var socket: String?
     /// The credentials file on that host (mode 0600), passed as `--defaults-extra-file` there.
     public var remoteCredentials: String?
 }
@@ -129,7 +131,7 @@ public struct BackupConfig: Sendable {
         let p = ini.path
         for s in ini.sections {
             if s.name.hasPrefix("host ") {
-                for e in s.entries where !["defaults_file", "remote_credentials"].contains(e.key) {
+                for e in s.entries where !["datadir", "socket", "remote_credentials"].contains(e.key) {
                     warn("\(p):\(e.line): unknown key \(q(e.key)) in [\(s.name)] (ignored)")
                 }
                 continue
@@ -211,7 +213,7 @@ public struct BackupConfig: Sendable {
         if let n = try int("binlog", "timeout", 1...2_592_000) { c.binlogTimeout = TimeInterval(n) }
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmingCharacters(in: .whitespaces)
-            c.hosts[name] = HostSettings(defaultsFile: s.value("defaults_file"), remoteCredentials: s.value("remote_credentials"))
+            c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))
         }
         return c
     }

@@ -28,6 +28,8 @@ public struct JobRecord: Codable, Sendable {
     public var bytes: Int64
     public var backupId: String?
     public var message: String?
+    /// The tool stopped the replica's SQL thread (`--safe-slave-backup`) and has not restarted it yet.
+    public var replicaSQLStopped: Bool?
 }
 
 /// The job registry: one JSON file a job, written atomically, in the state folder.

@@ -257,9 +257,9 @@ public struct Sandbox {
         CREATE USER 'backup'@'%' IDENTIFIED BY \(sqlString(Self.backupPassword));
         CREATE USER 'backup'@'localhost' IDENTIFIED BY \(sqlString(Self.backupPassword));
         GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION CLIENT, REPLICATION SLAVE, SLAVE MONITOR,
-              SELECT, SHOW VIEW, EVENT, TRIGGER, SHOW DATABASES, CONNECTION ADMIN, BINLOG ADMIN ON *.* TO 'backup'@'%';
+              SELECT, SHOW VIEW, EVENT, TRIGGER, SHOW DATABASES, CONNECTION ADMIN, BINLOG ADMIN, REPLICATION SLAVE ADMIN ON *.* TO 'backup'@'%';
         GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION CLIENT, REPLICATION SLAVE, SLAVE MONITOR,
-              SELECT, SHOW VIEW, EVENT, TRIGGER, SHOW DATABASES, CONNECTION ADMIN, BINLOG ADMIN ON *.* TO 'backup'@'localhost';
+              SELECT, SHOW VIEW, EVENT, TRIGGER, SHOW DATABASES, CONNECTION ADMIN, BINLOG ADMIN, REPLICATION SLAVE ADMIN ON *.* TO 'backup'@'localhost';
         CREATE DATABASE lab;
         CREATE TABLE lab.t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64), seq INT NULL, KEY(seq)) ENGINE=InnoDB;
         INSERT INTO lab.t (v) VALUES ('seed-1'), ('seed-2'), ('seed-3');
@@ -374,7 +374,7 @@ public struct Sandbox {
 
         """
         for h in hosts {
-            cnf += "\n[host \(h.ip)]\ndefaults_file = \(myCnf(h))\n"
+            cnf += "\n[host \(h.ip)]\ndatadir = \(datadir(h))\nsocket = \(socket(h))\n"
         }
         try AtomicFile.makeDirectory("\(root)/tmp", mode: 0o1777)
         try AtomicFile.write(cnf, to: backupCnf, mode: 0o600)

@@ -45,13 +45,15 @@ public enum ResultText {
 
     /// Vertical output: `*** 1. row ***` separators and right-aligned `Key: value` lines.
     /// Values may span lines (e.g. Executed_Gtid_Set on MySQL); continuation lines are joined.
+    /// A pasted session's trailer (`1 row in set (0.00 sec)`, `Empty set`) or a following prompt
+    /// (`mysql>`, `MariaDB [x]>`) ends the row; it is not a continuation of the last value.
     public static func parseVertical(_ text: String) -> [Row] {
         var rows: [Row] = []
         var current: Row? = nil
         var lastKey: String? = nil
         for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = String(raw)
-            if line.hasPrefix("*****") {
+            let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
+            if line.trimmingCharacters(in: .whitespaces).hasPrefix("*****") {
                 if let c = current { rows.append(c) }
                 current = [:]
                 lastKey = nil
@@ -59,6 +61,12 @@ public enum ResultText {
             }
             guard current != nil else { continue }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if isSessionTrailer(trimmed) {
+                if let c = current { rows.append(c) }
+                current = nil
+                lastKey = nil
+                continue
+            }
             if let r = trimmed.range(of: ": "), isKey(trimmed[..<r.lowerBound]) {
                 let k = String(trimmed[..<r.lowerBound])
                 let v = String(trimmed[r.upperBound...])
@@ -75,6 +83,15 @@ public enum ResultText {
         }
         if let c = current { rows.append(c) }
         return rows
+    }
+
+    /// `1 row in set (0.00 sec)`, `2 rows in set, 1 warning (0.00 sec)`, `Empty set (0.00 sec)`, or a prompt.
+    private static func isSessionTrailer(_ s: String) -> Bool {
+        if s.hasPrefix("Empty set") || s.hasPrefix("mysql>") || s.hasPrefix("MariaDB [")
+            || (s.hasPrefix("MySQL ") && s.contains(">")) {
+            return true
+        }
+        return s.range(of: #"^\d+ rows? in set\b"#, options: .regularExpression) != nil
     }
 
     private static func isKey<S: StringProtocol>(_ s: S) -> Bool {

@@ -1,0 +1,74 @@
+import Foundation
+
+/// One period with one master. A failover (or online switch) closes the current entry and opens
+/// the next, with the new master's promotion point.
+public struct TimelineEntry: Codable, Sendable, Equatable {
+    public var id: Int
+    public var masterHost: String
+    public var masterPort: Int
+    public var since: Date
+    /// The new master's own binlog coordinates when it was promoted (nil for the first timeline).
+    public var promotion: Coordinates?
+    /// The old master's last known coordinates when this timeline started.
+    public var previousMasterEnd: Coordinates?
+    public var failoverId: String?
+    public var reason: String
+}
+
+/// `store/timeline.json`: which server is master, since when. The binlog stream and the default
+/// backup source follow its last entry; the hooks append to it.
+public struct Timeline: Codable, Sendable {
+    public var entries: [TimelineEntry] = []
+
+    public var current: TimelineEntry? { entries.last }
+
+    public static func load(_ path: String) throws -> Timeline {
+        guard FileManager.default.fileExists(atPath: path) else { return Timeline() }
+        return try JSON.load(Timeline.self, path: path)
+    }
+
+    public func save(_ path: String) throws {
+        try AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
+        try AtomicFile.write(JSON.encode(self), to: path)
+    }
+
+    /// Opens a new timeline with a new master. Idempotent: a second call for the same master and
+    /// failover id changes nothing and returns the existing entry.
+    @discardableResult
+    public mutating func promote(host: String, port: Int, at: Date, promotion: Coordinates?,
+                                 previousMasterEnd: Coordinates? = nil, failoverId: String?, reason: String) -> TimelineEntry {
+        if let c = current, c.masterHost == host, c.masterPort == port,
+           failoverId == nil || c.failoverId == failoverId {
+            return c
+        }
+        let e = TimelineEntry(id: (current?.id ?? 0) + 1, masterHost: host, masterPort: port, since: at,
+                              promotion: promotion, previousMasterEnd: previousMasterEnd,
+                              failoverId: failoverId, reason: reason)
+        entries.append(e)
+        return e
+    }
+}
+
+extension Context {
+    /// The master the catalog follows: the timeline's current entry; when the catalog has none yet,
+    /// the live topology's master, recorded as timeline 1.
+    public func catalogMaster(topology: Topology? = nil) throws -> (MHAServer, TimelineEntry) {
+        var tl = try Timeline.load(config.timelinePath)
+        if let c = tl.current {
+            guard let s = mha.server(named: c.masterHost) else {
+                throw MBError.config("timeline master \(q(c.masterHost)) is not a server in \(q(mha.path))")
+            }
+            return (s, c)
+        }
+        let topo = topology ?? Topology.discover(mha, config: config)
+        guard let m = topo.master else {
+            throw MBError(.unavailable, "no master found among \(mha.servers.map { q($0.hostname) }.joined(separator: ", "))",
+                          hint: "mha-backup check shows what each server said")
+        }
+        let e = tl.promote(host: m.server.hostname, port: m.server.port, at: clock.now(),
+                           promotion: m.binlog.map { Coordinates(file: $0.file, position: $0.position, gtid: m.gtidBinlogPos) },
+                           failoverId: nil, reason: "initial: live topology")
+        try tl.save(config.timelinePath)
+        return (m.server, e)
+    }
+}
