@@ -39,10 +39,12 @@ public struct ToolProgress: Sendable {
         if line.contains("Slave is safe to backup") { sqlThreadStopped = true }
         if line.contains("Starting slave SQL thread") || line.contains("Starting replica SQL thread") { sqlThreadStopped = false }
         if line.contains("MySQL slave binlog position:") || line.contains("MySQL replica binlog position:") {
-            if let c = ToolOutput.binlogPosFromInfo(line.components(separatedBy: "binlog position:").last ?? "") {
-                // `master '' filename 'f' position 'p'`: the first quoted value is the master name.
-                let quoted = ToolOutput.matches(#"'([^']*)'"#, in: line)
-                replicaLine = quoted.count >= 3 ? Coordinates(file: quoted[1], position: Int64(quoted[2]) ?? 0) : c
+            // `master '' filename 'f' position 'p'` (the first quoted value names the master connection).
+            let quoted = ToolOutput.matches(#"'([^']*)'"#, in: line)
+            if quoted.count >= 3, let pos = Int64(quoted[2]) {
+                replicaLine = Coordinates(file: quoted[1], position: pos)
+            } else if quoted.count == 2, let pos = Int64(quoted[1]) {
+                replicaLine = Coordinates(file: quoted[0], position: pos)
             }
         } else if line.contains("MySQL binlog position:") {
             binlogLine = ToolOutput.binlogPosFromInfo(line)
@@ -72,7 +74,8 @@ public struct ToolProgress: Sendable {
 public final class BackupEngine: @unchecked Sendable {
     public let ctx: Context
     public let runner = ProcessRunner()
-    public var out: (String) -> Void = { print($0) }
+    /// Progress lines: stderr, so stdout stays the result (and valid JSON with --json).
+    public var out: (String) -> Void = { eprint($0) }
     public var cancellation = CancellationFlag()
     let registry: JobRegistry
     let catalog: Catalog
@@ -132,7 +135,8 @@ public final class BackupEngine: @unchecked Sendable {
             let method = try resolveMethod(req, source: source)
             job = JobRecord(id: id, kind: req.type.rawValue, method: method.rawValue, sourceHost: source.server.hostname,
                             sourcePort: source.server.port, pid: getpid(), pgid: 0, remotePid: nil, phase: .queued,
-                            state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil)
+                            state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil,
+                            restartReplicaSQLOnAbort: method.isPhysical && source.role == .replica && source.replica?.sqlRunning == true)
             try registry.save(job)
         }
         defer { registry.remove(id) }
@@ -338,10 +342,9 @@ public final class BackupEngine: @unchecked Sendable {
             jobCopy.bytes = writer.bytes
             jobCopy.phase = progress.phase
             jobCopy.remotePid = progress.remotePid ?? jobCopy.remotePid
-            jobCopy.replicaSQLStopped = sourceIsReplica ? progress.sqlThreadStopped : nil
             try? reg.update(id) { r in
                 r.bytes = jobCopy.bytes; r.phase = jobCopy.phase; r.pgid = jobCopy.pgid
-                r.remotePid = jobCopy.remotePid; r.replicaSQLStopped = jobCopy.replicaSQLStopped
+                r.remotePid = jobCopy.remotePid
             }
         }
         func show(force: Bool = false) {
@@ -418,7 +421,11 @@ public final class BackupEngine: @unchecked Sendable {
                 if let id = row.first("ID") { _ = try? client.execute("KILL \(Int(id) ?? 0)") }
             }
         }
-        if job.replicaSQLStopped == true {
+        // The tool stops the SQL thread early (before it says so): restart it when it is found
+        // stopped without an error of its own.
+        if job.restartReplicaSQLOnAbort == true,
+           let row = (try? client.query("SHOW SLAVE STATUS"))?.first, let st = ReplicaStatus(row: row),
+           !st.sqlRunning, st.lastSQLError.isEmpty {
             _ = try? client.execute("START SLAVE SQL_THREAD")
         }
     }

@@ -28,8 +28,9 @@ public struct JobRecord: Codable, Sendable {
     public var bytes: Int64
     public var backupId: String?
     public var message: String?
-    /// The tool stopped the replica's SQL thread (`--safe-slave-backup`) and has not restarted it yet.
-    public var replicaSQLStopped: Bool?
+    /// The source is a replica whose SQL thread ran when the job started, and the tool may stop it
+    /// (`--safe-slave-backup`): an abort restarts it if it is found stopped without an error.
+    public var restartReplicaSQLOnAbort: Bool?
 }
 
 /// The job registry: one JSON file a job, written atomically, in the state folder.

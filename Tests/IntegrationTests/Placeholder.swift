@@ -1,2 +1,0 @@
-import Testing
-@Suite("integration placeholder") struct Placeholder { @Test func nothing() {} }
