@@ -29,6 +29,8 @@ public struct INIFile: Sendable {
         var sections: [Section] = []
         var current: Section? = nil
         var lineNo = 0
+        // "\r\n" is one Character in Swift: normalise line ends before splitting.
+        let text = text.replacingOccurrences(of: "\r\n", with: "\n")
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNo += 1
             var line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)

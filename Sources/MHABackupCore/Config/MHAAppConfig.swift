@@ -94,7 +94,9 @@ public struct MHAAppConfig: Sendable {
             let srv = MHAServer(
                 block: s.name, hostname: hostname, ip: ip, port: try int("port", 3306),
                 sshUser: v["ssh_user"] ?? "root", sshHost: v["ssh_host"] ?? hostname,
-                sshPort: try int("ssh_port", 22), sshOptions: v["ssh_options"],
+                // MHA reads ssh_options from the [serverN] block only (Config.pm), and drops quotes.
+                sshPort: try int("ssh_port", 22),
+                sshOptions: s.value("ssh_options").map { MHAAppConfig.mhaValue($0).filter { $0 != "'" && $0 != "\"" } },
                 masterBinlogDir: (v["master_binlog_dir"] ?? "/var/lib/mysql,/var/log/mysql")
                     .replacingOccurrences(of: " ", with: "").split(separator: ",").map(String.init),
                 candidateMaster: bool("candidate_master"), noMaster: bool("no_master"),

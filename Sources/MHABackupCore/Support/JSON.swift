@@ -4,7 +4,10 @@ public enum JSON {
     public static func encode<T: Encodable>(_ v: T, pretty: Bool = true) throws -> Data {
         let e = JSONEncoder()
         e.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
+        e.dateEncodingStrategy = .custom { date, enc in
+            var c = enc.singleValueContainer()
+            try c.encode(iso8601(date))
+        }
         return try e.encode(v)
     }
 
@@ -12,9 +15,23 @@ public enum JSON {
         (try? encode(v, pretty: pretty)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
     }
 
-    public static func decode<T: Decodable>(_ t: T.Type, from data: Data, file: String) throws -> T {
+    /// Dates are ISO 8601 with milliseconds (audit order needs them); plain seconds are accepted.
+    public static var decoder: JSONDecoder {
         let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .custom { dec in
+            let s = try dec.singleValueContainer().decode(String.self)
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let x = f.date(from: s) { return x }
+            f.formatOptions = [.withInternetDateTime]
+            if let x = f.date(from: s) { return x }
+            throw DecodingError.dataCorrupted(.init(codingPath: dec.codingPath, debugDescription: "bad date \(s)"))
+        }
+        return d
+    }
+
+    public static func decode<T: Decodable>(_ t: T.Type, from data: Data, file: String) throws -> T {
+        let d = decoder
         do { return try d.decode(t, from: data) } catch {
             throw MBError(.dataError, "cannot read \(q(file)): \(error)")
         }

@@ -78,8 +78,8 @@ public struct ReplicaStatus: Sendable, Codable, Equatable {
         secondsBehind = row.first("Seconds_Behind_Master", "Seconds_Behind_Source").flatMap { Int($0) }
         lastIOError = row.first("Last_IO_Error") ?? ""
         lastSQLError = row.first("Last_SQL_Error") ?? ""
-        gtidIOPos = row.first("Gtid_IO_Pos", "Retrieved_Gtid_Set") ?? ""
-        executedGtidSet = row.first("Executed_Gtid_Set") ?? ""
+        gtidIOPos = ToolOutput.normalizeGtidSet(row.first("Gtid_IO_Pos", "Retrieved_Gtid_Set") ?? "")
+        executedGtidSet = ToolOutput.normalizeGtidSet(row.first("Executed_Gtid_Set") ?? "")
         usingGtid = row.first("Using_Gtid", "Auto_Position") ?? ""
     }
 }
@@ -95,7 +95,7 @@ public struct BinlogStatus: Sendable, Codable, Equatable {
         guard let f = row.first("File"), let p = row.first("Position").flatMap({ Int64($0) }) else { return nil }
         file = f
         position = p
-        executedGtidSet = row.first("Executed_Gtid_Set") ?? ""
+        executedGtidSet = ToolOutput.normalizeGtidSet(row.first("Executed_Gtid_Set") ?? "")
     }
 
     public init(file: String, position: Int64, executedGtidSet: String = "") {
@@ -120,15 +120,31 @@ public struct Coordinates: Sendable, Codable, Equatable {
 
 /// Parsers for what the backup tools write.
 public enum ToolOutput {
-    /// `xtrabackup_checkpoints`: `key = value` lines.
+    /// `xtrabackup_checkpoints` / `xtrabackup_info`: `key = value` lines. A line without `=` continues
+    /// the previous value (xtrabackup_info's `binlog_pos` carries MySQL's GTID set, which the server
+    /// prints with `,\n` between UUIDs).
     public static func keyValues(_ text: String) -> [String: String] {
         var d: [String: String] = [:]
+        var lastKey: String? = nil
         for line in text.split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            d[line[..<eq].trimmingCharacters(in: .whitespaces)] =
-                line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            guard let eq = line.firstIndex(of: "=") else {
+                let more = line.trimmingCharacters(in: .whitespaces)
+                if let k = lastKey, !more.isEmpty { d[k] = (d[k] ?? "") + "\n" + more }
+                continue
+            }
+            let k = line[..<eq].trimmingCharacters(in: .whitespaces)
+            d[k] = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            lastKey = k
         }
         return d
+    }
+
+    /// A GTID set as one comparable string: MySQL prints `,\n` between UUIDs (and xtrabackup_slave_info
+    /// `, `); `--set-gtid-purged=COMMENTED` dumps prefix it with `+`. MariaDB's `0-1-3,1-2-5` is unchanged.
+    static func normalizeGtidSet(_ s: String) -> String {
+        var out = s.filter { !$0.isWhitespace }
+        if out.hasPrefix("+") { out.removeFirst() }
+        return out
     }
 
     /// `xtrabackup_binlog_info`: `file<TAB>pos[<TAB>gtid]` (MySQL's GTID set may span lines).
@@ -136,7 +152,7 @@ public enum ToolOutput {
         let parts = text.trimmingCharacters(in: .whitespacesAndNewlines)
             .split(whereSeparator: { $0 == "\t" }).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         guard parts.count >= 2, let pos = Int64(parts[1]) else { return nil }
-        let gtid = parts.count > 2 ? parts[2].replacingOccurrences(of: "\n", with: "") : nil
+        let gtid = parts.count > 2 ? normalizeGtidSet(parts[2]) : nil
         return Coordinates(file: parts[0], position: pos, gtid: (gtid?.isEmpty ?? true) ? nil : gtid)
     }
 
@@ -145,17 +161,19 @@ public enum ToolOutput {
     public static func binlogPosFromInfo(_ value: String) -> Coordinates? {
         let quoted = matches(#"'([^']*)'"#, in: value)
         guard quoted.count >= 2, let pos = Int64(quoted[1]) else { return nil }
-        let gtid = quoted.count > 2 && !quoted[2].isEmpty ? quoted[2] : nil
-        return Coordinates(file: quoted[0], position: pos, gtid: gtid)
+        let gtid = quoted.count > 2 ? normalizeGtidSet(quoted[2]) : ""
+        return Coordinates(file: quoted[0], position: pos, gtid: gtid.isEmpty ? nil : gtid)
     }
 
     /// `xtrabackup_slave_info`: `CHANGE MASTER TO MASTER_LOG_FILE='f', MASTER_LOG_POS=n;`
-    /// (MySQL 8: `CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE=..., SOURCE_LOG_POS=...`; GTID form:
-    /// `SET GLOBAL gtid_slave_pos = '0-1-3'; CHANGE MASTER TO master_use_gtid = slave_pos`).
+    /// (MySQL 8: `CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE=..., SOURCE_LOG_POS=...`; MariaDB GTID form:
+    /// `SET GLOBAL gtid_slave_pos = '0-1-3'; CHANGE MASTER TO master_use_gtid = slave_pos`; MySQL GTID
+    /// form: `SET GLOBAL gtid_purged='uuid:1-5, uuid2:1-3'; CHANGE MASTER TO MASTER_AUTO_POSITION=1`).
     public static func slaveInfo(_ text: String) -> Coordinates? {
         let file = firstMatch(#"(?:MASTER|SOURCE)_LOG_FILE\s*=\s*'([^']+)'"#, in: text)
         let pos = firstMatch(#"(?:MASTER|SOURCE)_LOG_POS\s*=\s*(\d+)"#, in: text).flatMap { Int64($0) }
-        let gtid = firstMatch(#"gtid_slave_pos\s*=\s*'([^']*)'"#, in: text)
+        let gtid = (firstMatch(#"gtid_slave_pos\s*=\s*'([^']*)'"#, in: text)
+            ?? firstMatch(#"gtid_purged\s*=\s*'([^']*)'"#, in: text)).map(normalizeGtidSet)
         guard let file, let pos else {
             if let gtid { return Coordinates(file: "", position: 0, gtid: gtid) }
             return nil
@@ -168,8 +186,9 @@ public enum ToolOutput {
     public static func dumpCoordinates(_ text: String) -> Coordinates? {
         let file = firstMatch(#"--\s*CHANGE (?:MASTER|REPLICATION SOURCE)(?: '[^']*')? TO (?:MASTER|SOURCE)_LOG_FILE='([^']+)'"#, in: text)
         let pos = firstMatch(#"--\s*CHANGE (?:MASTER|REPLICATION SOURCE)(?: '[^']*')? TO (?:MASTER|SOURCE)_LOG_FILE='[^']+',\s*(?:MASTER|SOURCE)_LOG_POS=(\d+)"#, in: text).flatMap { Int64($0) }
-        let gtid = firstMatch(#"--\s*SET GLOBAL gtid_(?:slave|binlog)_pos\s*=\s*'([^']*)'"#, in: text)
-            ?? firstMatch(#"SET @@GLOBAL.GTID_PURGED=(?:/\*!80000 '\+'\*/ )?'([^']*)'"#, in: text)
+        let gtid = (firstMatch(#"--\s*SET GLOBAL gtid_(?:slave|binlog)_pos\s*=\s*'([^']*)'"#, in: text)
+            ?? firstMatch(#"SET @@GLOBAL.GTID_PURGED=(?:/\*!80000 '\+'\*/ )?'([^']*)'"#, in: text))
+            .map(normalizeGtidSet)
         guard let file, let pos else { return nil }
         return Coordinates(file: file, position: pos, gtid: gtid)
     }

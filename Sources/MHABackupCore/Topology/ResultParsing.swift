@@ -8,7 +8,7 @@ public typealias Row = [String: String?]
 public enum ResultText {
     /// `mariadb --batch` output with a header line. `\t \n \\ \0` are escaped; `NULL` is NULL.
     public static func parseBatch(_ text: String) -> [Row] {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = Self.lines(text)
         if lines.last == "" { lines.removeLast() }
         guard let header = lines.first else { return [] }
         let cols = header.split(separator: "\t", omittingEmptySubsequences: false).map { unescape(String($0)) }
@@ -21,6 +21,14 @@ public enum ResultText {
             }
             return row
         }
+    }
+
+    /// Splits at every LF byte. Splitting the String by Character would not: Swift treats CR LF as
+    /// one Character, so a value ending in a raw CR (the client does not escape CR) would glue its
+    /// row to the next one.
+    static func lines(_ text: String) -> [String] {
+        text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { String(String.UnicodeScalarView($0)) }
     }
 
     static func unescape(_ s: String) -> String {
@@ -51,8 +59,8 @@ public enum ResultText {
         var rows: [Row] = []
         var current: Row? = nil
         var lastKey: String? = nil
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : String(raw)
+        for raw in Self.lines(text) {
+            let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
             if line.trimmingCharacters(in: .whitespaces).hasPrefix("*****") {
                 if let c = current { rows.append(c) }
                 current = [:]
