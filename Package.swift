@@ -7,6 +7,10 @@ let package = Package(
     name: "mha-backup",
     products: [
         .executable(name: "mha-backup", targets: ["mha-backup"]),
+        .executable(name: "mha-backup-master-ip-failover", targets: ["mha-backup-master-ip-failover"]),
+        .executable(name: "mha-backup-shutdown", targets: ["mha-backup-shutdown"]),
+        .executable(name: "mha-backup-report", targets: ["mha-backup-report"]),
+        .executable(name: "mha-backup-master-ip-online-change", targets: ["mha-backup-master-ip-online-change"]),
         .library(name: "MHABackupCore", targets: ["MHABackupCore"]),
     ],
     targets: [
@@ -29,6 +33,15 @@ let package = Package(
             dependencies: ["MHABackupCore"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        // The four MHA hooks: each a main of one line.
+        .executableTarget(name: "mha-backup-master-ip-failover", dependencies: ["MHABackupCore"],
+                          swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "mha-backup-shutdown", dependencies: ["MHABackupCore"],
+                          swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "mha-backup-report", dependencies: ["MHABackupCore"],
+                          swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(name: "mha-backup-master-ip-online-change", dependencies: ["MHABackupCore"],
+                          swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "MHABackupCoreTests",
             dependencies: ["MHABackupCore"],

@@ -10,7 +10,9 @@ public enum CLI {
       jobs [--json] | jobs pause|resume|abort ID
       binlog archive | binlog stream [--once-seconds N]
       fence status|up|down [--ttl S] [--reason TEXT]
-      sandbox up|down|status|env|kill-master --host|--mysqld
+      audit [--failover ID | --last] [--json]  one failover's story, in order
+      sandbox up|down|status|env|kill-master --host|--mysqld|failover --host|--mysqld|switch --new-master HOST
+              [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
       exit-codes                              the table of exit codes
     config: --config FILE, else $MHA_BACKUP_CONFIG, else /etc/mha-backup/mha-backup.cnf
     """
@@ -81,8 +83,14 @@ public enum CLI {
         case "fence":
             let a = try Arguments(rest, valued: ["config", "ttl", "reason"], flags: ["json"])
             try FenceCommand.run(try ctx(a), args: a)
+        case "hook-worker":
+            let a = try Arguments(rest, valued: ["config", "failover", "conf"], flags: ["salvage", "success"])
+            try HookWorkerCommand.run(try ctx(a), args: a)
+        case "audit":
+            let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last", "json"])
+            try AuditCommand.run(try ctx(a), args: a)
         case "sandbox":
-            let a = try Arguments(rest, valued: ["root", "base"], flags: ["host", "mysqld", "json"])
+            let a = try Arguments(rest, valued: ["root", "base", "new-master"], flags: ["host", "mysqld", "json"])
             try SandboxCommand.run(args: a)
         default:
             throw MBError.usage("unknown command \(q(cmd))\n\(usage)")

@@ -5,8 +5,10 @@ enum SandboxCommand {
         guard let sub = args.positional.first else {
             throw MBError.usage("sandbox needs one of: up, down, status, env, kill-master")
         }
-        var sb = Sandbox(root: args["root"] ?? ProcessInfo.processInfo.environment["MHA_BACKUP_SANDBOX"] ?? Sandbox.defaultRoot,
-                         repo: repoRoot())
+        let env = ProcessInfo.processInfo.environment
+        let base = try args.int("base", 1...240) ?? env["MHA_BACKUP_SANDBOX_BASE"].flatMap { Int($0) } ?? 10
+        var sb = Sandbox(root: args["root"] ?? env["MHA_BACKUP_SANDBOX"] ?? (base == 10 ? Sandbox.defaultRoot : "\(Sandbox.defaultRoot)-\(base)"),
+                         repo: repoRoot(), base: base)
         sb.log = { print($0) }
         switch sub {
         case "up":
@@ -26,6 +28,17 @@ enum SandboxCommand {
                 throw MBError.usage("kill-master needs exactly one of --host (mysqld and sshd) or --mysqld")
             }
             try sb.killMaster(wholeHost: args.has("host"))
+        case "failover":
+            guard args.has("host") != args.has("mysqld") else {
+                throw MBError.usage("failover needs exactly one of --host (mysqld and sshd die) or --mysqld")
+            }
+            let r = try sb.failover(wholeHost: args.has("host"))
+            if r.new == nil { throw MBError(.failed, "MHA did not complete the failover of \(r.dead); see \(sb.managerLog)") }
+        case "switch":
+            guard let to = args["new-master"] else { throw MBError.usage("switch needs --new-master HOST") }
+            let r = try sb.onlineSwitch(to: to)
+            print(r.stdoutString.split(separator: "\n").suffix(3).joined(separator: "\n"))
+            if !r.succeeded { throw MBError(.failed, "masterha_master_switch failed: \(r.failureSummary)") }
         default:
             throw MBError.usage("unknown sandbox command \(q(sub))")
         }

@@ -92,6 +92,30 @@ public struct BackupConfig: Sendable {
     public var mysqlFlavor: Flavor = .auto
 
     public var hosts: [String: HostSettings] = [:]
+    public var hooks = HookSettings()
+    /// The site's own scripts our hooks chain to, by MHA setting name.
+    public var chain: [HookKind: String] = [:]
+    /// Run on every alert: argv = [command, severity, summary], the details on stdin.
+    public var alertCommand: String?
+
+    public struct HookSettings: Sendable {
+        /// What stop/stopssh does to running backups: pause them, or abort them.
+        public var onFailover: OnFailover = .pause
+        /// Our own work on MHA's critical path is bounded by this (seconds).
+        public var criticalPath: TimeInterval = 2
+        /// shutdown_script stopssh waits this long for the binlog salvage.
+        public var salvageWait: TimeInterval = 60
+        /// A chained site script is killed after this long (its exit code then is 1).
+        public var chainTimeout: TimeInterval = 600
+        public var killForeignBackupLocks = false
+        public var fullBackupAfterFailover = true
+        public var fullBackupAfterSwitch = true
+        /// Our own trouble never aborts a failover unless this is set.
+        public var abortFailoverOnError = false
+        public var failoverTTL: TimeInterval = 3600
+
+        public enum OnFailover: String, Sendable { case pause, abort }
+    }
 
     public enum Flavor: String, Sendable { case auto, mariadb, mysql }
 
@@ -104,6 +128,10 @@ public struct BackupConfig: Sendable {
         "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
         "client": ["timeout"],
         "binlog": ["stream_server_id", "timeout"],
+        "hooks": ["on_failover", "critical_path_seconds", "salvage_wait", "chain_timeout", "kill_foreign_backup_locks",
+                  "full_backup_after_failover", "full_backup_after_switch", "abort_failover_on_error", "failover_ttl"],
+        "chain": Set(HookKind.allCases.map(\.rawValue)),
+        "alerts": ["command"],
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -211,6 +239,37 @@ public struct BackupConfig: Sendable {
         if let n = try int("client", "timeout", 1...3600) { c.clientTimeout = TimeInterval(n) }
         if let n = try int("binlog", "stream_server_id", 1...4_294_967_295) { c.streamServerId = n }
         if let n = try int("binlog", "timeout", 1...2_592_000) { c.binlogTimeout = TimeInterval(n) }
+        func bool(_ sec: String, _ key: String) throws -> Bool? {
+            guard let e = opt(sec, key) else { return nil }
+            switch e.value.lowercased() {
+            case "yes", "true", "on", "1": return true
+            case "no", "false", "off", "0": return false
+            default: throw MBError.config("\(p):\(e.line): \(q(key)) must be yes or no, got \(q(e.value))")
+            }
+        }
+        if let e = opt("hooks", "on_failover") {
+            guard let v = HookSettings.OnFailover(rawValue: e.value) else {
+                throw MBError.config("\(p):\(e.line): 'on_failover' must be pause or abort, got \(q(e.value))")
+            }
+            c.hooks.onFailover = v
+        }
+        if let n = try int("hooks", "critical_path_seconds", 0...60) { c.hooks.criticalPath = TimeInterval(n) }
+        if let n = try int("hooks", "salvage_wait", 0...3600) { c.hooks.salvageWait = TimeInterval(n) }
+        if let n = try int("hooks", "chain_timeout", 1...86_400) { c.hooks.chainTimeout = TimeInterval(n) }
+        if let n = try int("hooks", "failover_ttl", 1...604_800) { c.hooks.failoverTTL = TimeInterval(n) }
+        if let b = try bool("hooks", "kill_foreign_backup_locks") { c.hooks.killForeignBackupLocks = b }
+        if let b = try bool("hooks", "full_backup_after_failover") { c.hooks.fullBackupAfterFailover = b }
+        if let b = try bool("hooks", "full_backup_after_switch") { c.hooks.fullBackupAfterSwitch = b }
+        if let b = try bool("hooks", "abort_failover_on_error") { c.hooks.abortFailoverOnError = b }
+        for k in HookKind.allCases {
+            if let e = opt("chain", k.rawValue), !e.value.isEmpty {
+                guard e.value.hasPrefix("/") else {
+                    throw MBError.config("\(p):\(e.line): chained script \(q(k.rawValue)) must be an absolute path, got \(q(e.value))")
+                }
+                c.chain[k] = e.value
+            }
+        }
+        c.alertCommand = try path("alerts", "command")
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmingCharacters(in: .whitespaces)
             c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))
@@ -223,4 +282,7 @@ public struct BackupConfig: Sendable {
     public var backupsDir: String { storeDir + "/backups" }
     public var binlogsDir: String { storeDir + "/binlogs" }
     public var timelinePath: String { storeDir + "/timeline.json" }
+    public var auditPath: String { stateDir + "/audit.jsonl" }
+    public var alertsPath: String { stateDir + "/alerts.jsonl" }
+    public var streamPidPath: String { stateDir + "/binlog-stream.pid" }
 }

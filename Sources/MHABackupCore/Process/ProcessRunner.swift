@@ -101,6 +101,9 @@ public struct RunOptions {
     /// Time between SIGTERM and SIGKILL at teardown.
     public var grace: TimeInterval = 3
     public var workingDirectory: String?
+    /// When set, every stage's stderr goes to this descriptor (e.g. 2: a chained hook writes
+    /// straight into MHA's log) instead of being captured.
+    public var stderrFd: Int32?
 
     public init(timeout: TimeInterval) { self.timeout = timeout }
 }
@@ -177,16 +180,21 @@ public struct ProcessRunner: Sendable {
                     outFd = open("/dev/null", O_WRONLY | O_CLOEXEC)
                 }
             }
-            let ep: (Int32, Int32)
-            do { ep = try Self.pipe() } catch { if outOwned { close(outFd) }; if nextRead >= 0 { close(nextRead) }; abandon(); throw error }
-            errFds.append(ep.0)
+            var ep: (Int32, Int32)
+            if let fixed = options.stderrFd {
+                // A pipe whose write end is closed at once: EOF for the reader, the child writes to `fixed`.
+                ep = (-1, fixed)
+            } else {
+                do { ep = try Self.pipe() } catch { if outOwned { close(outFd) }; if nextRead >= 0 { close(nextRead) }; abandon(); throw error }
+            }
+            if ep.0 >= 0 { errFds.append(ep.0) }
 
             let pid: pid_t
             do {
                 pid = try Self.spawn(path: paths[i], cmd: cmd, stdin: prevRead, stdout: outFd, stderr: ep.1,
                                      pgid: pgid, cwd: options.workingDirectory)
             } catch {
-                close(ep.1)
+                if options.stderrFd == nil { close(ep.1) }
                 if outOwned { close(outFd) }
                 if nextRead >= 0 { close(nextRead) }
                 abandon()
@@ -195,7 +203,7 @@ public struct ProcessRunner: Sendable {
             if pgid == 0 { pgid = pid }
             pids.append(pid)
             // The child owns its ends now; the parent drops its copies.
-            close(ep.1)
+            if options.stderrFd == nil { close(ep.1) }
             if outOwned { close(outFd) }
             if prevOwned { close(prevRead) }
             prevRead = nextRead

@@ -17,19 +17,24 @@ public struct Sandbox {
     public var runner = ProcessRunner()
     public var log: (String) -> Void = { print($0) }
 
-    public init(root: String = Sandbox.defaultRoot, repo: String? = nil) {
+    /// Host N is 127.0.0.(base+N): base 10 gives .11-.13; another base runs a second sandbox beside it.
+    public var base: Int
+
+    public init(root: String = Sandbox.defaultRoot, repo: String? = nil, base: Int = 10) {
         self.root = root
         self.repo = repo
+        self.base = base
     }
 
     public struct Host: Sendable {
         public var index: Int  // 1-based
-        public var ip: String { "127.0.0.\(10 + index)" }
+        public var base: Int
+        public var ip: String { "127.0.0.\(base + index)" }
         public var name: String { "h\(index)" }
-        public var serverId: Int { 10 + index }
+        public var serverId: Int { base + index }
     }
 
-    public var hosts: [Host] { (1...Self.hostCount).map { Host(index: $0) } }
+    public var hosts: [Host] { (1...Self.hostCount).map { Host(index: $0, base: base) } }
 
     func dir(_ h: Host) -> String { "\(root)/\(h.name)" }
     func datadir(_ h: Host) -> String { "\(dir(h))/data" }
@@ -181,6 +186,8 @@ public struct Sandbox {
         max-connections = 200
         skip-slave-start = 0
         performance-schema = 0
+        # who holds a backup lock (information_schema.METADATA_LOCK_INFO), for the failover hooks
+        plugin-load-add = metadata_lock_info.so
 
         """
         try AtomicFile.write(cnf, to: myCnf(h))
@@ -321,7 +328,7 @@ public struct Sandbox {
         """
         for (name, key) in [("master_ip_failover", "master_ip_failover_script"), ("shutdown_script", "shutdown_script"),
                             ("report_script", "report_script"), ("master_ip_online_change", "master_ip_online_change_script")] {
-            if let p = hook(name) { app += "\(key)=\(p)\n" }
+            if let p = hook(name) { app += "\(key)=\(p) --config=\(backupCnf)\n" }
         }
         for h in hosts {
             try AtomicFile.makeDirectory("\(dir(h))/mha-remote", mode: 0o755)
@@ -332,6 +339,7 @@ public struct Sandbox {
             port=3306
             master_binlog_dir=\(datadir(h))
             remote_workdir=\(dir(h))/mha-remote
+            master_pid_file=\(mysqldPidFile(h))
             candidate_master=1
             ssh_options=\(sshOptions)
 
@@ -370,7 +378,14 @@ public struct Sandbox {
         known_hosts = \(knownHosts)
 
         [binlog]
-        stream_server_id = 4242001
+        stream_server_id = \(4_242_000 + base)
+
+        [hooks]
+        on_failover = pause
+        critical_path_seconds = 2
+        salvage_wait = 60
+        kill_foreign_backup_locks = yes
+        full_backup_after_failover = yes
 
         """
         for h in hosts {
@@ -385,6 +400,7 @@ public struct Sandbox {
     /// Stops every daemon the sandbox started (pid files under the root) and removes the root
     /// unless `keep`. Safe to run when nothing is up.
     public func down(keep: Bool = false) throws {
+        stopManager()
         // A manager the sandbox or a test started.
         for pidFile in (try? FileManager.default.contentsOfDirectory(atPath: "\(root)/mha"))?
             .filter({ $0.hasSuffix(".pid") }).map({ "\(root)/mha/\($0)" }) ?? [] {
@@ -468,6 +484,94 @@ public struct Sandbox {
         if let p = pid(from: mysqldPidFile(h)) { kill(p, SIGKILL) }
         log("killed \(wholeHost ? "host" : "mysqld of") \(h.ip)")
         return h.ip
+    }
+
+    // MARK: MHA
+
+    public var managerPidFile: String { "\(root)/mha/manager.pid" }
+
+    /// The environment MHA's programs need here: the overlay first on PERL5LIB, our config.
+    public var mhaEnvironment: [String: String] {
+        ["PERL5LIB": perl5 + (ProcessInfo.processInfo.environment["PERL5LIB"].map { ":\($0)" } ?? ""),
+         "MHA_BACKUP_CONFIG": backupCnf]
+    }
+
+    /// Starts masterha_manager in the background and waits until it monitors the master.
+    @discardableResult
+    public func startManager(extraEnv: [String: String] = [:], timeout: TimeInterval = 60) throws -> pid_t {
+        if let p = pid(from: managerPidFile), ProcessRunner.isAlive(p) { return p }
+        let before = (try? String(contentsOfFile: managerLog, encoding: .utf8))?.utf8.count ?? 0
+        var env = mhaEnvironment
+        for (k, v) in extraEnv { env[k] = v }
+        let p = try ProcessRunner.spawnDetached(
+            Command(["masterha_manager", "--conf=\(appCnf)", "--ignore_last_failover"], environment: env),
+            logFile: "\(root)/mha/manager.out")
+        try AtomicFile.write("\(p)\n", to: managerPidFile)
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            let log = (try? String(contentsOfFile: managerLog, encoding: .utf8)) ?? ""
+            let fresh = String(log.utf8.dropFirst(before)) ?? ""
+            if fresh.contains("waiting until MySQL doesn't respond") { return p }
+            if !ProcessRunner.isAlive(p) {
+                ProcessRunner.reap(p)
+                let tail = fresh.split(separator: "\n").suffix(8).joined(separator: "\n")
+                throw MBError(.failed, "masterha_manager exited before monitoring:\n\(tail)")
+            }
+            usleep(100_000)
+        }
+        kill(p, SIGKILL)
+        throw MBError(.failed, "masterha_manager did not start monitoring within \(Int(timeout)) s (see \(managerLog))")
+    }
+
+    /// Waits for the manager to exit (it does after one failover); returns the new master's ip, if any.
+    public func waitManager(timeout: TimeInterval = 120) throws -> String? {
+        guard let p = pid(from: managerPidFile) else { return nil }
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end, ProcessRunner.isAlive(p) {
+            ProcessRunner.reap(p)
+            usleep(100_000)
+        }
+        if ProcessRunner.isAlive(p) {
+            kill(p, SIGKILL)
+            throw MBError(.failed, "masterha_manager still runs after \(Int(timeout)) s; killed (see \(managerLog))")
+        }
+        ProcessRunner.reap(p)
+        unlink(managerPidFile)
+        let log = (try? String(contentsOfFile: managerLog, encoding: .utf8)) ?? ""
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("Master failover to") && $0.contains("completed successfully") }) else {
+            return nil
+        }
+        return ToolOutput.firstMatch(#"Master failover to [^(]*\(([0-9.]+):"#, in: String(line))
+    }
+
+    public func stopManager() {
+        if let p = pid(from: managerPidFile), ProcessRunner.isAlive(p) {
+            kill(p, SIGTERM)
+            usleep(300_000)
+            if ProcessRunner.isAlive(p) { kill(p, SIGKILL) }
+            ProcessRunner.reap(p)
+        }
+        unlink(managerPidFile)
+    }
+
+    /// A whole failover: manager up, master killed (host or mysqld), manager finished.
+    public func failover(wholeHost: Bool, extraEnv: [String: String] = [:]) throws -> (dead: String, new: String?) {
+        try startManager(extraEnv: extraEnv)
+        let dead = try killMaster(wholeHost: wholeHost)
+        let new = try waitManager()
+        log(new.map { "failover done: \(dead) -> \($0)" } ?? "failover did not complete (see \(managerLog))")
+        return (dead, new)
+    }
+
+    /// A planned online switch with masterha_master_switch --master_state=alive.
+    public func onlineSwitch(to newMaster: String, extraEnv: [String: String] = [:]) throws -> PipelineResult {
+        guard let cur = status().first(where: { $0.role == "master" }) else { throw MBError(.failed, "sandbox: no master") }
+        var env = mhaEnvironment
+        for (k, v) in extraEnv { env[k] = v }
+        let cmd = Command(["masterha_master_switch", "--conf=\(appCnf)", "--master_state=alive",
+                           "--orig_master_host=\(cur.host)", "--new_master_host=\(newMaster)", "--new_master_port=3306",
+                           "--orig_master_is_new_slave", "--interactive=0", "--running_updates_limit=10000"], environment: env)
+        return try runner.run(cmd, timeout: 120)
     }
 
     /// Runs SQL as root on a sandbox host through its socket (tests and the demo use it).

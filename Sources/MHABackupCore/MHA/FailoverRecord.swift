@@ -1,0 +1,110 @@
+import Foundation
+
+/// One failover (or planned switch) from its first hook call to its report, under one id.
+/// `state_dir/failovers/ID.json`; `state_dir/failovers/open` names the open one.
+public struct FailoverRecord: Codable, Sendable {
+    public enum Kind: String, Codable, Sendable { case failover, switchover }
+    public enum Status: String, Codable, Sendable { case open, succeeded, failed }
+
+    public var id: String
+    public var kind: Kind
+    public var status: Status
+    public var openedAt: Date
+    public var closedAt: Date?
+    public var deadMaster: HookServer
+    public var newMaster: HookServer?
+    /// Phases seen, with the time each first ran (`master_ip_failover stopssh`, ...).
+    public var steps: [String: Date] = [:]
+    public var pausedJobs: [String] = []
+    public var abortedJobs: [String] = []
+    /// The new master's own coordinates when it was promoted (taken at `start`, before MHA lifts read_only).
+    public var promotion: Coordinates?
+    /// The binlog stream was running when the failover began (the report restarts it).
+    public var streamWasRunning = false
+    public var salvage: SalvageState?
+    public var fullBackupJob: String?
+    public var message: String?
+
+    public struct SalvageState: Codable, Sendable {
+        public var state: String  // running, done, failed
+        public var startedAt: Date
+        public var finishedAt: Date?
+        public var files: [String] = []
+        public var lastFile: String?
+        public var lastPosition: Int64?
+        public var message: String?
+        public var workerPid: Int32?
+    }
+}
+
+/// Opens, finds and saves failover records. Opening is idempotent: a re-run of a phase (or of the
+/// whole failover after a manager crash) finds the open record of the same dead master.
+public struct FailoverStore: Sendable {
+    public var dir: String
+    public var clock: Clock
+
+    public init(stateDir: String, clock: Clock = .system) {
+        dir = stateDir + "/failovers"
+        self.clock = clock
+    }
+
+    func path(_ id: String) -> String { "\(dir)/\(id).json" }
+    var openPointer: String { "\(dir)/open" }
+
+    public func load(_ id: String) -> FailoverRecord? { try? JSON.load(FailoverRecord.self, path: path(id)) }
+
+    public func save(_ r: FailoverRecord) throws {
+        try AtomicFile.makeDirectory(dir)
+        try AtomicFile.write(JSON.encode(r), to: path(r.id), mode: 0o640)
+        if r.status == .open {
+            try AtomicFile.write(r.id + "\n", to: openPointer, mode: 0o640)
+        } else if openId == r.id {
+            unlink(openPointer)
+        }
+    }
+
+    public var openId: String? {
+        (try? String(contentsOfFile: openPointer, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public var open: FailoverRecord? { openId.flatMap(load) }
+
+    /// The open record for this dead master, or a new one.
+    public func openOrCreate(kind: FailoverRecord.Kind, deadMaster: HookServer, newMaster: HookServer?) throws -> (FailoverRecord, Bool) {
+        if let r = open, r.deadMaster.host == deadMaster.host || r.deadMaster.address == deadMaster.address {
+            return (r, false)
+        }
+        let now = clock.now()
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let safeHost = deadMaster.host.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }
+        let id = "fo-\(f.string(from: now))-\(String(safeHost))"
+        let r = FailoverRecord(id: id, kind: kind, status: .open, openedAt: now, deadMaster: deadMaster, newMaster: newMaster)
+        try save(r)
+        return (r, true)
+    }
+
+    /// Applies a change under the folder's lock (hooks, workers and re-runs may race).
+    @discardableResult
+    public func update(_ id: String, _ change: (inout FailoverRecord) -> Void) throws -> FailoverRecord {
+        try AtomicFile.makeDirectory(dir)
+        let fd = Glibc.open("\(dir)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw MBError(.cantCreate, "cannot open \(q(dir + "/.lock"))") }
+        defer { close(fd) }
+        flock(fd, LOCK_EX)
+        defer { flock(fd, LOCK_UN) }
+        guard var r = load(id) else { throw MBError(.noInput, "no failover record \(q(id))") }
+        change(&r)
+        try save(r)
+        return r
+    }
+
+    public func all() -> [FailoverRecord] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+            .filter { $0.hasSuffix(".json") }
+            .compactMap { try? JSON.load(FailoverRecord.self, path: "\(dir)/\($0)") }
+            .sorted { $0.openedAt < $1.openedAt }
+    }
+}
