@@ -8,6 +8,8 @@ public struct BackupRequest: Sendable {
     public var ignoreFence = false
     /// Set by a caller that registered the job id in advance (the hooks' detached full backup).
     public var id: String?
+    /// When busy (max_parallel, or the source has a backup), wait this long for a slot instead of refusing.
+    public var waitForSlot: TimeInterval = 0
 
     public init(type: BackupType, method: BackupMethod? = nil, source: String? = nil) {
         self.type = type
@@ -116,28 +118,40 @@ public final class BackupEngine: @unchecked Sendable {
         let now = ctx.clock.now()
         if !req.ignoreFence { try Fence.check(path: config.fencePath, now: now) }
         try AtomicFile.makeDirectory(config.backupsDir)
-        let topology = Topology.discover(ctx.mha, config: config)
+        var topology = Topology.discover(ctx.mha, config: config)
         let id = req.id ?? Catalog.newId(type: req.type, at: now)
+        try AtomicFile.makeDirectory(config.stateDir)
 
         // Admission: max_parallel and one backup a source, decided under the registry lock.
         var source: ServerState!
         var job: JobRecord!
-        try registry.withLock {
-            let active = registry.active().filter { $0.id != id }
-            let busy = Set(active.map { "\($0.sourceHost):\($0.sourcePort)" })
-            source = try chooseSource(req, topology: topology, busy: busy)
-            if active.count >= config.maxParallel {
-                throw MBError(.busy, "backup refused: \(active.count) backups already run (max_parallel = \(config.maxParallel)): \(active.map { q($0.id) }.joined(separator: ", "))")
+        let admitBy = Date().addingTimeInterval(req.waitForSlot)
+        var said = false
+        while true {
+            do {
+                try registry.withLock {
+                    let active = registry.active().filter { $0.id != id }
+                    let busy = Set(active.map { "\($0.sourceHost):\($0.sourcePort)" })
+                    source = try chooseSource(req, topology: topology, busy: busy)
+                    if active.count >= config.maxParallel {
+                        throw MBError(.busy, "backup refused: \(active.count) backups already run (max_parallel = \(config.maxParallel)): \(active.map { q($0.id) }.joined(separator: ", "))")
+                    }
+                    if let other = active.first(where: { $0.sourceHost == source.server.hostname && $0.sourcePort == source.server.port }) {
+                        throw MBError(.busy, "backup refused: job \(q(other.id)) already backs up \(source.server.key)")
+                    }
+                    let method = try resolveMethod(req, source: source)
+                    job = JobRecord(id: id, kind: req.type.rawValue, method: method.rawValue, sourceHost: source.server.hostname,
+                                    sourcePort: source.server.port, pid: getpid(), pgid: 0, remotePid: nil, phase: .queued,
+                                    state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil,
+                                    restartReplicaSQLOnAbort: method.isPhysical && source.role == .replica && source.replica?.sqlRunning == true)
+                    try registry.save(job)
+                }
+                break
+            } catch let e as MBError where e.code == .busy && Date() < admitBy && !cancellation.isCancelled {
+                if !said { out("backup \(id): \(e.message); waiting up to \(Int(req.waitForSlot)) s for a slot"); said = true }
+                sleep(2)
+                topology = Topology.discover(ctx.mha, config: config)
             }
-            if let other = active.first(where: { $0.sourceHost == source.server.hostname && $0.sourcePort == source.server.port }) {
-                throw MBError(.busy, "backup refused: job \(q(other.id)) already backs up \(source.server.key)")
-            }
-            let method = try resolveMethod(req, source: source)
-            job = JobRecord(id: id, kind: req.type.rawValue, method: method.rawValue, sourceHost: source.server.hostname,
-                            sourcePort: source.server.port, pid: getpid(), pgid: 0, remotePid: nil, phase: .queued,
-                            state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil,
-                            restartReplicaSQLOnAbort: method.isPhysical && source.role == .replica && source.replica?.sqlRunning == true)
-            try registry.save(job)
         }
         defer { registry.remove(id) }
         let method = BackupMethod(rawValue: job.method)!
@@ -217,6 +231,8 @@ public final class BackupEngine: @unchecked Sendable {
         }
         if source.role == .replica { toolArgv += ["--slave-info", "--safe-slave-backup"] }
         if let p = parent, let lsn = p.toLSN { toolArgv.append("--incremental-lsn=\(lsn)") }
+        if let t = config.throttle { toolArgv.append("--throttle=\(t)") }
+        toolArgv += config.toolOptions
         let niced = niceArgv() + toolArgv
         var stages = [niced]
         if let c = m.compression.compressArgv(level: config.compressionLevel) { stages.append(c) }

@@ -5,12 +5,14 @@ public enum CLI {
     public static let usage = """
     usage: mha-backup [--config FILE] COMMAND ...
       check [--json]                          config, servers, ssh, tools and live topology
-      backup full|incremental [--source HOST] [--method mariabackup|xtrabackup|dump] [--ignore-fence]
+      backup full|incremental [--source HOST] [--method mariabackup|xtrabackup|dump] [--ignore-fence] [--wait S]
       list [--json]                           the catalog
       jobs [--json] | jobs pause|resume|abort ID
       binlog archive | binlog stream [--once-seconds N]
       fence status|up|down [--ttl S] [--reason TEXT]
       audit [--failover ID | --last] [--json]  one failover's story, in order
+      status [--json]                         fence, open failover, timeline, jobs, last backup, problems
+      drill --new-master HOST [--dead-master-ssh yes|no]   the failover sequence with today's topology (dry run)
       sandbox up|down|status|env|kill-master --host|--mysqld|failover --host|--mysqld|switch --new-master HOST
               [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
       exit-codes                              the table of exit codes
@@ -68,7 +70,7 @@ public enum CLI {
             let a = try Arguments(rest, valued: ["config"], flags: ["json"])
             try CheckCommand.run(try ctx(a), json: a.has("json"))
         case "backup":
-            let a = try Arguments(rest, valued: ["config", "source", "method", "compression", "job-id"],
+            let a = try Arguments(rest, valued: ["config", "source", "method", "compression", "job-id", "wait"],
                                   flags: ["ignore-fence", "json"])
             try BackupCommand.run(try ctx(a), args: a)
         case "list":
@@ -83,6 +85,12 @@ public enum CLI {
         case "fence":
             let a = try Arguments(rest, valued: ["config", "ttl", "reason"], flags: ["json"])
             try FenceCommand.run(try ctx(a), args: a)
+        case "drill":
+            let a = try Arguments(rest, valued: ["config", "new-master", "dead-master-ssh"], flags: [])
+            try DrillCommand.run(try ctx(a), args: a)
+        case "status":
+            let a = try Arguments(rest, valued: ["config"], flags: ["json"])
+            try StatusCommand.run(try ctx(a), json: a.has("json"))
         case "hook-worker":
             let a = try Arguments(rest, valued: ["config", "failover", "conf"], flags: ["salvage", "success"])
             try HookWorkerCommand.run(try ctx(a), args: a)

@@ -85,6 +85,7 @@ public enum Checker {
             }
         }
         if topo.master == nil { problems.append("no master found (no reachable writable server without a source)") }
+        problems += FailoverHealth.problems(ctx, topology: topo)
         let now = ctx.clock.now()
         let fence = Fence.load(c.fencePath).map { $0.describe(path: c.fencePath, now: now) }
         if let f = Fence.load(c.fencePath), f.isStale(now: now) { problems.append(f.describe(path: c.fencePath, now: now)) }
@@ -120,5 +121,27 @@ enum CheckCommand {
             }
         }
         if !r.problems.isEmpty { throw CLI.CommandExit(code: ExitCode.checkProblems.rawValue) }
+    }
+}
+
+/// What a failover that died half-way leaves: an open record with no report past its TTL, and a
+/// half-promoted node (read_only=1, replication stopped).
+public enum FailoverHealth {
+    public static func problems(_ ctx: Context, topology topo: Topology) -> [String] {
+        var out: [String] = []
+        let now = ctx.clock.now()
+        if let r = FailoverStore(stateDir: ctx.config.stateDir).open {
+            let age = now.timeIntervalSince(r.openedAt)
+            if age > ctx.config.hooks.failoverTTL {
+                out.append("failover \(q(r.id)) of \(r.deadMaster.host) opened \(Int(age)) s ago has no report (past failover_ttl \(Int(ctx.config.hooks.failoverTTL)) s): the manager may have died mid-failover; steps seen: \(r.steps.keys.sorted().joined(separator: ", "))")
+            }
+        }
+        for s in topo.servers where s.reachable && s.role == .unknown && s.readOnly == true {
+            let stopped = s.replica.map { !$0.ioYes && !$0.sqlRunning } ?? true
+            if stopped {
+                out.append("\(s.server.key) is half-promoted: read_only=1 and replication stopped\(s.replica.map { " (source \($0.sourceHost))" } ?? "") — re-run the failover (masterha_master_switch --master_state=dead) or finish it by hand")
+            }
+        }
+        return out
     }
 }

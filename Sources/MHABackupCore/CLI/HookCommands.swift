@@ -42,3 +42,53 @@ enum AuditCommand {
         }
     }
 }
+
+/// `mha-backup status`: the short answer to "is everything all right after that failover?".
+public struct StatusReport: Codable, Sendable {
+    public var master: String?
+    public var timeline: String?
+    public var fence: String?
+    public var openFailover: String?
+    public var lastFailover: String?
+    public var activeJobs: [String]
+    public var lastBackup: String?
+    public var problems: [String]
+}
+
+enum StatusCommand {
+    static func run(_ ctx: Context, json: Bool) throws {
+        let topo = Topology.discover(ctx.mha, config: ctx.config)
+        let now = ctx.clock.now()
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        let last = store.all().last
+        let backups = Catalog(dir: ctx.config.backupsDir).all()
+        var problems = FailoverHealth.problems(ctx, topology: topo)
+        if topo.master == nil { problems.append("no master found") }
+        if let f = Fence.load(ctx.config.fencePath), f.isStale(now: now) { problems.append(f.describe(path: ctx.config.fencePath, now: now)) }
+        if let tl = try? Timeline.load(ctx.config.timelinePath), let c = tl.current, let m = topo.master, c.masterHost != m.server.hostname {
+            problems.append("the catalog follows \(q(c.masterHost)) but the live master is \(q(m.server.hostname))")
+        }
+        let r = StatusReport(
+            master: topo.master?.server.key,
+            timeline: (try? Timeline.load(ctx.config.timelinePath))?.current.map { "\($0.id) on \($0.masterHost):\($0.masterPort) since \(iso8601($0.since))" },
+            fence: Fence.load(ctx.config.fencePath).map { $0.describe(path: ctx.config.fencePath, now: now) },
+            openFailover: store.open.map { "\($0.id) (\($0.kind.rawValue) of \($0.deadMaster.host), opened \(Int(now.timeIntervalSince($0.openedAt))) s ago)" },
+            lastFailover: last.map { "\($0.id): \($0.kind.rawValue) of \($0.deadMaster.host)\($0.newMaster.map { " to \($0.host)" } ?? ""), \($0.status.rawValue)" },
+            activeJobs: JobRegistry(dir: ctx.config.jobsDir).active().map { "\($0.id) \($0.state.rawValue) \($0.phase.rawValue) on \($0.sourceHost)" },
+            lastBackup: backups.last(where: { $0.status == .complete }).map { "\($0.id) \($0.type.rawValue) \($0.method.rawValue) of \($0.sourceHost), timeline \($0.timeline.map(String.init) ?? "-")" },
+            problems: problems)
+        if json {
+            print(JSON.string(r))
+        } else {
+            print("master:        \(r.master ?? "NONE")")
+            print("timeline:      \(r.timeline ?? "none yet")")
+            print("fence:         \(r.fence ?? "down")")
+            print("open failover: \(r.openFailover ?? "none")")
+            print("last failover: \(r.lastFailover ?? "none")")
+            print("jobs:          \(r.activeJobs.isEmpty ? "none" : r.activeJobs.joined(separator: "; "))")
+            print("last backup:   \(r.lastBackup ?? "none")")
+            if r.problems.isEmpty { print("OK") } else { for p in r.problems { print("PROBLEM: \(p)") } }
+        }
+        if !problems.isEmpty { throw CLI.CommandExit(code: ExitCode.checkProblems.rawValue) }
+    }
+}

@@ -78,6 +78,10 @@ public struct BackupConfig: Sendable {
     public var ioniceClass: Int? = 2
     public var ioniceLevel = 7
     public var backupTimeout: TimeInterval = 86_400
+    /// mariabackup/xtrabackup `--throttle` (IO operations per second while copying); nil: none.
+    public var throttle: Int?
+    /// Extra options for the physical tool (e.g. `--parallel=4 --use-memory=1G`), split on spaces.
+    public var toolOptions: [String] = []
     public var remoteTmpdir = "/var/tmp"
     public var remoteCredentials: String?
     public var sshConnectTimeout = 5
@@ -124,7 +128,7 @@ public struct BackupConfig: Sendable {
     public static let schema: [String: Set<String>] = [
         "mha-backup": ["mha_conf", "credentials", "state_dir", "store_dir", "flavor"],
         "backup": ["source", "method", "compression", "compression_level", "max_parallel", "nice", "ionice_class",
-                   "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl"],
+                   "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl", "throttle", "tool_options"],
         "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
         "client": ["timeout"],
         "binlog": ["stream_server_id", "timeout"],
@@ -227,6 +231,13 @@ public struct BackupConfig: Sendable {
         }
         if let n = try int("backup", "ionice_level", 0...7) { c.ioniceLevel = n }
         if let n = try int("backup", "timeout", 1...2_592_000) { c.backupTimeout = TimeInterval(n) }
+        c.throttle = try int("backup", "throttle", 1...100_000)
+        if let e = opt("backup", "tool_options") {
+            c.toolOptions = e.value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            if let bad = c.toolOptions.first(where: { !$0.hasPrefix("--") || $0.hasPrefix("--defaults") }) {
+                throw MBError.config("\(p):\(e.line): 'tool_options' takes --options only (and no --defaults-*), got \(q(bad))")
+            }
+        }
         if let s = try path("backup", "remote_tmpdir") { c.remoteTmpdir = s }
         c.remoteCredentials = try path("backup", "remote_credentials")
         if let n = try int("backup", "fence_ttl", 1...604_800) { c.fenceTTL = TimeInterval(n) }

@@ -63,21 +63,32 @@ public struct HookArguments: Sendable {
         while i < argv.count {
             let a = argv[i]
             i += 1
-            guard a.hasPrefix("--"), a.count > 2 else {
+            guard let (key, value) = Self.option(a) else {
                 positional.append(a)
                 continue
             }
-            let body = a.dropFirst(2)
-            let key: String
-            if let eq = body.firstIndex(of: "=") {
-                key = String(body[..<eq])
-                values[key] = String(body[body.index(after: eq)...])
+            if let value {
+                values[key] = value
+            } else if Redaction.isSecretKey(key), i < argv.count, Self.option(argv[i]) == nil {
+                // `--password VALUE` (Getopt::Long's other spelling): the value is a secret, not a
+                // stray argument to be echoed into MHA's log.
+                values[key] = argv[i]
+                i += 1
             } else {
-                key = String(body)
                 flags.insert(key)
             }
             if !known.contains(key) { unknown.append(key) }
         }
+    }
+
+    /// `--key=value` or `--flag`, split at the first `=` code point as MHA (bytes) means it: a value
+    /// that starts with a combining mark must not hide its `=` inside one Character.
+    static func option(_ a: String) -> (key: String, value: String?)? {
+        let u = a.unicodeScalars
+        guard u.starts(with: "--".unicodeScalars), u.count > 2 else { return nil }
+        let body = u.dropFirst(2)
+        guard let eq = body.firstIndex(of: "=") else { return (String(body), nil) }
+        return (String(body[..<eq]), String(body[body.index(after: eq)...]))
     }
 
     public subscript(_ k: String) -> String? { values[k] }
@@ -134,11 +145,13 @@ public enum Redaction {
         var maskNext = false
         for a in argv {
             if maskNext { out.append(mask); maskNext = false; continue }
-            if a.hasPrefix("-") {
-                let body = a.drop(while: { $0 == "-" })
+            // By code point, as HookArguments splits: `=` followed by a combining mark is still `=`.
+            let u = a.unicodeScalars
+            if u.first == "-" {
+                let body = u.drop(while: { $0 == "-" })
                 if let eq = body.firstIndex(of: "=") {
                     if isSecretKey(String(body[..<eq])) {
-                        out.append(String(a[..<a.index(after: eq)]) + mask)
+                        out.append(String(u[..<u.index(after: eq)]) + mask)
                         continue
                     }
                 } else if isSecretKey(String(body)) {

@@ -56,11 +56,12 @@ public final class HookContext: @unchecked Sendable {
     public func record(_ action: String, host: String? = nil, outcome: String, started: Date? = nil, exitCode: Int32? = nil,
                        message: String? = nil, withArgs: Bool = false, quiet: Bool = false) {
         let now = clock.now()
-        audit?.append(AuditEvent(time: now, failoverId: failoverId, hook: kind.rawValue, phase: phase, action: action,
+        // A rehearsal changes nothing, the audit trail included: it only says what it would do.
+        if !dryRun { audit?.append(AuditEvent(time: now, failoverId: failoverId, hook: kind.rawValue, phase: phase, action: action,
                                  host: host, outcome: outcome,
                                  durationMs: started.map { Int(now.timeIntervalSince($0) * 1000) }, exitCode: exitCode,
-                                 args: withArgs ? args.raw : nil, message: message))
-        if !quiet {
+                                 args: withArgs ? args.raw : nil, message: message)) }
+        if !quiet || dryRun {
             say("\(action)\(host.map { " \($0)" } ?? ""): \(outcome)\(message.map { " — \($0)" } ?? "")")
         }
     }
@@ -68,7 +69,7 @@ public final class HookContext: @unchecked Sendable {
     /// Raises an alert: the audit, `state_dir/alerts.jsonl`, and the configured alert command (detached).
     public func alert(_ severity: String, _ summary: String, details: String = "") {
         record("alert", outcome: "warning", message: "\(severity): \(summary)")
-        guard let c = ctx?.config else { return }
+        guard let c = ctx?.config, !dryRun else { return }
         struct Alert: Codable { var time: Date; var severity: String; var summary: String; var details: String; var failoverId: String? }
         if let d = try? JSON.encode(Alert(time: clock.now(), severity: severity, summary: summary, details: details, failoverId: failoverId), pretty: false),
            let line = String(data: d, encoding: .utf8) {

@@ -189,7 +189,8 @@ public final class HookWorker: @unchecked Sendable {
             let id = "\(Catalog.newId(type: .full, at: ctx.clock.now()))-after-\(rec.kind == .switchover ? "switch" : "failover")"
             let bin = CommandLine.arguments[0]
             do {
-                let pid = try ProcessRunner.spawnDetached(Command([bin, "--config", ctx.config.path, "backup", "full", "--job-id", id]),
+                let pid = try ProcessRunner.spawnDetached(Command([bin, "--config", ctx.config.path, "backup", "full", "--job-id", id,
+                                                                   "--wait", String(Int(ctx.config.backupTimeout))]),
                                                           logFile: ctx.config.stateDir + "/backup-\(id).log")
                 try? store.update(rec.id) { $0.fullBackupJob = id }
                 log("start full backup", outcome: "ok", message: "job \(id), pid \(pid), on the new timeline")
