@@ -330,13 +330,22 @@ struct FailoverScenarioTests {
         #expect(try lab.manifest(jobId).status == .complete)
     }
 
-    /// Kill of the master to the manager's exit, for scenario 5's comparison.
-    func timedFailover() throws -> (TimeInterval, String?) {
+    /// A failover's own duration, for scenario 5's comparison: from MHA's first hook call (stop,
+    /// right after it declared the master dead) to its report call, from our audit trail; MHA's
+    /// detection (about 4-5 s of pings, with a second of jitter) is left out. `prepare` runs once
+    /// the manager monitors (MHA's start-up checks would wait on a held lock themselves).
+    func timedFailover(prepare: () throws -> Void = {}) throws -> (TimeInterval, String?, String) {
         try lab.sb.startManager()
-        let t0 = Date()
+        try prepare()
         _ = try lab.sb.killMaster(wholeHost: false)
         let new = try lab.sb.waitManager()
-        return (Date().timeIntervalSince(t0), new)
+        let rec = try lab.lastFailover()
+        let events = try lab.audit(rec.id)
+        let story = try lab.run(["audit", "--failover", rec.id]).stdout
+        guard let first = events.first?.time, let report = events.first(where: { $0.hook == "report_script" })?.time else {
+            return (.infinity, new, story)
+        }
+        return (report.timeIntervalSince(first), new, story)
     }
 
     @Test("5. a backup of ours holding BACKUP STAGE BLOCK_COMMIT on the replica MHA promotes: released at stop")
@@ -344,38 +353,44 @@ struct FailoverScenarioTests {
         // Baseline: the same failover with no backup.
         try lab.fresh()
         _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.t (v) VALUES ('baseline')")
-        let (base, baseNew) = try timedFailover()
+        let (base, baseNew, _) = try timedFailover()
         #expect(baseNew == lab.h2)
 
-        // The log copy thread polls every 10 s, so BLOCK_COMMIT lasts long enough to catch it.
-        try lab.fresh(["backup": ["tool_options = --log-copy-interval=10000"]])
+        // The log copy thread polls every 3 s (mariabackup waits at most 5 s for it), so the backup
+        // sits in BLOCK_COMMIT long enough to catch it there.
+        try lab.fresh(["backup": ["tool_options = --log-copy-interval=3000"]])
         let ctx = try lab.context()
         let jobId = "s5-job-\(UInt32.random(in: 0...999999))"
-        let job = try lab.startBackup(id: jobId, source: lab.h2)
-        _ = try lab.waitStarted(jobId)
-        let logPath = "\(ctx.config.backupsDir)/\(jobId)/backup.log"
-        let locked = Harness.shared.wait(60, every: 0.005) {
-            ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("Acquired locks for BACKUP STAGE BLOCK_COMMIT")
-        }
-        #expect(locked, "the backup never reached BLOCK_COMMIT")
-        // Hold it there, as a slow disk would.
-        let tools = pids(withCmdlineContaining: "--datadir=\(lab.sb.root)/h2/data").filter { p in
-            (FileManager.default.contents(atPath: "/proc/\(p)/cmdline").map { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) } ?? "")
-                .hasSuffix("mariabackup")
-        }
-        #expect(!tools.isEmpty)
-        for p in tools { kill(p, SIGSTOP) }
-        let reg = JobRegistry(dir: ctx.config.jobsDir)
-        #expect(try reg.load(jobId).phase == .locking)
-        // The replica's SQL thread now waits for the backup lock on the next commit.
-        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.t (v) VALUES ('blocked-on-h2')")
-        #expect(Harness.shared.wait(10) {
-            ((try? lab.sql(lab.h2, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE '%backup lock%' OR STATE LIKE '%commit lock%'"))?.first?.first("n") ?? "0") != "0"
-        }, "h2's SQL thread is not blocked by the backup lock")
+        var job: pid_t = 0
+        var tools: [Int32] = []
+        let (withLock, new, story) = try timedFailover {
+            job = try lab.startBackup(id: jobId, source: lab.h2)
+            _ = try lab.waitStarted(jobId)
+            let logPath = "\(ctx.config.backupsDir)/\(jobId)/backup.log"
+            let locked = Harness.shared.wait(60, every: 0.005) {
+                ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("Acquired locks for BACKUP STAGE BLOCK_COMMIT")
+            }
+            #expect(locked, "the backup never reached BLOCK_COMMIT")
+            // Hold it there, as a slow disk would.
+            tools = pids(withCmdlineContaining: "--datadir=\(lab.sb.root)/h2/data").filter { p in
+                (FileManager.default.contents(atPath: "/proc/\(p)/cmdline").map { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) } ?? "")
+                    .hasSuffix("mariabackup")
+            }
+            #expect(!tools.isEmpty)
+            for p in tools { kill(p, SIGSTOP) }
+            let reg = JobRegistry(dir: ctx.config.jobsDir)
+            #expect(try reg.load(jobId).phase == .locking)
+            let held = try lab.sql(lab.h2, "SELECT m.LOCK_MODE AS mode FROM information_schema.METADATA_LOCK_INFO m JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID WHERE p.USER = 'backup' AND m.LOCK_TYPE = 'Backup lock'")
+            #expect(held.contains { $0.first("mode") == "MDL_BACKUP_WAIT_COMMIT" }, "backup locks held: \(held)")
+            // The replica's SQL thread now waits for the backup lock on the next commit.
+            _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.t (v) VALUES ('blocked-on-h2')")
+            #expect(Harness.shared.wait(10) {
+                ((try? lab.sql(lab.h2, "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE '%backup lock%' OR STATE LIKE '%commit lock%'"))?.first?.first("n") ?? "0") != "0"
+            }, "h2's SQL thread is not blocked by the backup lock")
 
-        let (withLock, new) = try timedFailover()
+        }
         #expect(new == lab.h2)
-        #expect(withLock - base < 2.0, "failover took \(withLock) s with the locked backup, \(base) s without")
+        #expect(withLock - base < 2.0, "failover took \(withLock) s with the locked backup, \(base) s without:\n\(story)")
         // The new master accepts writes at once.
         let t0 = Date()
         _ = try lab.sb.sql(host: lab.h2, "SET SESSION lock_wait_timeout = 5; INSERT INTO lab.t (v) VALUES ('write-after-failover')", timeout: 10)
@@ -384,7 +399,7 @@ struct FailoverScenarioTests {
         #expect(try lab.manifest(jobId).status == .aborted)
         let rec = try lab.lastFailover()
         #expect(rec.abortedJobs.contains(jobId))
-        for p in tools { #expect(!ProcessRunner.isAlive(p), "mariabackup \(p) survived") }
+        for p in tools { #expect(!ProcessRunner.isAlive(p), "mariabackup \(p) survived:\n\(story)") }
     }
 }
 

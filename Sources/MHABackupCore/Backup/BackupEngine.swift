@@ -143,7 +143,8 @@ public final class BackupEngine: @unchecked Sendable {
                     job = JobRecord(id: id, kind: req.type.rawValue, method: method.rawValue, sourceHost: source.server.hostname,
                                     sourcePort: source.server.port, pid: getpid(), pgid: 0, remotePid: nil, phase: .queued,
                                     state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil,
-                                    restartReplicaSQLOnAbort: method.isPhysical && source.role == .replica && source.replica?.sqlRunning == true)
+                                    restartReplicaSQLOnAbort: method.isPhysical && source.role == .replica && source.replica?.sqlRunning == true
+                                        && config.safeSlaveBackup != .no)
                     try registry.save(job)
                 }
                 break
@@ -229,7 +230,16 @@ public final class BackupEngine: @unchecked Sendable {
         if let s = host.socket { toolArgv.append("--socket=\(s)") } else {
             toolArgv += ["--host=\(server.address)", "--port=\(server.port)"]
         }
-        if source.role == .replica { toolArgv += ["--slave-info", "--safe-slave-backup"] }
+        if source.role == .replica {
+            toolArgv.append("--slave-info")
+            let safe: Bool
+            switch config.safeSlaveBackup {
+            case .yes: safe = true
+            case .no: safe = false
+            case .auto: safe = (source.binlogFormat ?? "MIXED").uppercased() != "ROW"
+            }
+            if safe { toolArgv.append("--safe-slave-backup") }
+        }
         if let p = parent, let lsn = p.toLSN { toolArgv.append("--incremental-lsn=\(lsn)") }
         if let t = config.throttle { toolArgv.append("--throttle=\(t)") }
         toolArgv += config.toolOptions

@@ -80,6 +80,11 @@ public struct BackupConfig: Sendable {
     public var backupTimeout: TimeInterval = 86_400
     /// mariabackup/xtrabackup `--throttle` (IO operations per second while copying); nil: none.
     public var throttle: Int?
+    /// `--safe-slave-backup` on a replica: `auto` only when the source's binlog_format is not ROW
+    /// (temporary tables replicate only with STATEMENT/MIXED). The tool keeps the SQL thread
+    /// stopped for most of the backup, which makes MHA's online switch refuse to run.
+    public var safeSlaveBackup: SafeSlave = .auto
+    public enum SafeSlave: String, Sendable { case auto, yes, no }
     /// Extra options for the physical tool (e.g. `--parallel=4 --use-memory=1G`), split on spaces.
     public var toolOptions: [String] = []
     public var remoteTmpdir = "/var/tmp"
@@ -128,7 +133,7 @@ public struct BackupConfig: Sendable {
     public static let schema: [String: Set<String>] = [
         "mha-backup": ["mha_conf", "credentials", "state_dir", "store_dir", "flavor"],
         "backup": ["source", "method", "compression", "compression_level", "max_parallel", "nice", "ionice_class",
-                   "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl", "throttle", "tool_options"],
+                   "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl", "throttle", "tool_options", "safe_slave_backup"],
         "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
         "client": ["timeout"],
         "binlog": ["stream_server_id", "timeout"],
@@ -232,6 +237,7 @@ public struct BackupConfig: Sendable {
         if let n = try int("backup", "ionice_level", 0...7) { c.ioniceLevel = n }
         if let n = try int("backup", "timeout", 1...2_592_000) { c.backupTimeout = TimeInterval(n) }
         c.throttle = try int("backup", "throttle", 1...100_000)
+        if let v = try enumValue("backup", "safe_slave_backup", SafeSlave.self) { c.safeSlaveBackup = v }
         if let e = opt("backup", "tool_options") {
             c.toolOptions = e.value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             if let bad = c.toolOptions.first(where: { !$0.hasPrefix("--") || $0.hasPrefix("--defaults") }) {

@@ -17,15 +17,24 @@ public enum Hooks {
 /// values are already copied into Swift strings; overwrite them in the process's own argv area.
 func wipeSecretsInArgv() {
     let argv = CommandLine.unsafeArgv
+    var wipeNext = false
     for i in 1..<Int(CommandLine.argc) {
         guard let p = argv[i] else { continue }
-        let s = String(cString: p)
-        guard s.hasPrefix("--"), let eq = s.firstIndex(of: "=") else { continue }
-        let key = String(s[s.index(s.startIndex, offsetBy: 2)..<eq])
-        guard Redaction.isSecretKey(key) else { continue }
-        let offset = s.utf8.distance(from: s.startIndex, to: s.index(after: eq))
         let len = strlen(p)
-        if len > offset { memset(p + offset, 0x78 /* x */, len - offset) }
+        if wipeNext {
+            // `--password VALUE`: the value is the next element.
+            wipeNext = false
+            if len > 0 && p[0] != 0x2D /* - */ { memset(p, 0x78, len); continue }
+        }
+        // Bytes, not Characters: a combining mark after `=` must not hide it.
+        guard len > 2, p[0] == 0x2D, p[1] == 0x2D else { continue }
+        var eq = -1
+        for k in 2..<len where p[k] == 0x3D /* = */ { eq = k; break }
+        let keyEnd = eq < 0 ? len : eq
+        let key = String(decoding: UnsafeRawBufferPointer(start: p + 2, count: keyEnd - 2), as: UTF8.self)
+        guard Redaction.isSecretKey(key) else { continue }
+        if eq < 0 { wipeNext = true; continue }
+        if len > eq + 1 { memset(p + eq + 1, 0x78 /* x */, len - eq - 1) }
     }
 }
 
@@ -93,7 +102,8 @@ final class HookRunner {
     /// `--chain=PATH` on the app.cnf line wins over `[chain]` in our config (and works even when
     /// our config cannot be read).
     var chainPath: String? {
-        if let c = args["chain"], !c.isEmpty { return c }
+        // Absolute only: a bare name would be looked up in the manager's PATH.
+        if let c = args["chain"], !c.isEmpty { return c.hasPrefix("/") ? c : nil }
         return config?.chain[h.kind]
     }
 
@@ -146,7 +156,10 @@ final class HookRunner {
                 return 1
             }
             h.say("config not loaded (\(e.message)); running only the chained script")
-            if h.kind == .shutdown, args.command == .stopssh, chainPath == nil { return stopMysqldOverSSH() }
+            if h.kind == .shutdown, args.command == .stopssh, chainPath == nil {
+                if h.dryRun { h.say("plan: kill mysqld on \(args.origMaster?.host ?? "?") over ssh, then exit 10"); return 10 }
+                return stopMysqldOverSSH()
+            }
             let c = startChain()
             guard let c else { return h.kind == .shutdown && args.command == .stopssh ? 10 : 0 }
             return c.wait()
@@ -183,6 +196,9 @@ final class HookRunner {
     func status() -> Int32 {
         guard let ctx = h.ctx else { return 1 }
         var problems: [String] = []
+        if let c = args["chain"], !c.isEmpty, !c.hasPrefix("/") {
+            problems.append("--chain=\(q(c)) must be an absolute path")
+        }
         if let p = chainPath, !FileManager.default.isExecutableFile(atPath: p) {
             problems.append("chained \(h.kind.rawValue) script \(q(p)) is not executable")
         }
@@ -283,6 +299,17 @@ final class HookRunner {
         if jobs.isEmpty { return }
         let deadline = h.started.addingTimeInterval(ctx.config.hooks.criticalPath)
         var releases: [(JobRecord, MHAServer)] = []
+        var paused: [String] = []
+        var aborted: [String] = []
+        defer {
+            // One update of the failover record for all jobs (each write is fsynced).
+            if let id = h.failoverId, !h.dryRun, !(paused.isEmpty && aborted.isEmpty) {
+                try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { r in
+                    for j in paused where !r.pausedJobs.contains(j) { r.pausedJobs.append(j) }
+                    for j in aborted where !r.abortedJobs.contains(j) { r.abortedJobs.append(j) }
+                }
+            }
+        }
         for j in jobs {
             let onDead = matches(j.sourceHost, dead)
             let abort = (onDead && !abortLockingOnly) || j.phase == .locking || ctx.config.hooks.onFailover == .abort
@@ -296,9 +323,7 @@ final class HookRunner {
                 try? reg.update(j.id) { $0.state = .aborting }
                 if j.pgid > 0 { kill(-j.pgid, SIGCONT); kill(-j.pgid, SIGKILL) }
                 if !onDead, let s = ctx.mha.server(named: j.sourceHost) { releases.append((j, s)) }
-                if let id = h.failoverId {
-                    try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { if !$0.abortedJobs.contains(j.id) { $0.abortedJobs.append(j.id) } }
-                }
+                aborted.append(j.id)
                 h.record("abort job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: why)
             } else {
                 if j.state == .paused {
@@ -308,9 +333,7 @@ final class HookRunner {
                     try? reg.update(j.id) { $0.state = .paused }
                     h.record("pause job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: "\(j.phase.rawValue), \(formatBytes(j.bytes))")
                 }
-                if let id = h.failoverId {
-                    try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { if !$0.pausedJobs.contains(j.id) { $0.pausedJobs.append(j.id) } }
-                }
+                paused.append(j.id)
             }
         }
         // Locks on surviving servers go now: kill the tool there and its server connections, in parallel, bounded.
@@ -398,9 +421,15 @@ final class HookRunner {
         }
         do {
             var tl = try Timeline.load(ctx.config.timelinePath)
+            if tl.entries.isEmpty, let old = rec?.deadMaster,
+               let oldServer = ctx.mha.server(named: old.host) ?? ctx.mha.server(named: old.address) {
+                // No catalog yet: the old master's period is timeline 1, ending here.
+                tl.promote(host: oldServer.hostname, port: oldServer.port, at: rec?.openedAt ?? h.clock.now(), promotion: nil,
+                           failoverId: nil, reason: "initial: the master before this \(reason)")
+            }
             let prev = tl.current
             let e = tl.promote(host: server.hostname, port: server.port, at: h.clock.now(), promotion: coords,
-                               failoverId: rec?.id, reason: reason)
+                               previousMasterEnd: previousMasterEnd(ctx: ctx, record: rec), failoverId: rec?.id, reason: reason)
             try tl.save(ctx.config.timelinePath)
             if let id = rec?.id {
                 try FailoverStore(stateDir: ctx.config.stateDir).update(id) {
@@ -414,6 +443,26 @@ final class HookRunner {
         } catch {
             trouble("record promotion", host: server.hostname, "\(error)")
         }
+    }
+
+    /// The old master's last coordinates: its own position when it is alive (a switch), else the
+    /// salvage's last file and size when the salvage is done.
+    func previousMasterEnd(ctx: Context, record rec: FailoverRecord?) -> Coordinates? {
+        guard let rec else { return nil }
+        if rec.kind == .switchover, let s = ctx.mha.server(named: rec.deadMaster.host) ?? ctx.mha.server(named: rec.deadMaster.address) {
+            var c = ctx.config
+            c.clientTimeout = max(0.5, min(c.clientTimeout, 1))
+            let client = MySQLClient(server: s, config: c)
+            if let bl = (try? client.query("SHOW MASTER STATUS"))?.first.flatMap(BinlogStatus.init(row:)) {
+                let g = (try? client.query("SELECT @@gtid_binlog_pos AS g"))?.first?.first("g")
+                return Coordinates(file: bl.file, position: bl.position, gtid: g)
+            }
+        }
+        if let s = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage, s.state == "done",
+           let f = s.lastFile, let p = s.lastPosition {
+            return Coordinates(file: f, position: p)
+        }
+        return nil
     }
 
     // MARK: shutdown_script
@@ -431,7 +480,7 @@ final class HookRunner {
             h.say(ssh ? "plan: no chained power manager: stop mysqld on \(args.origMaster?.host ?? "?") over ssh and exit 10 (MHA then saves the dead master's binlog)"
                       : "plan: no chained power manager and no ssh: exit 0")
             h.record("dry run", outcome: "planned", exitCode: ssh ? 10 : 0)
-            return 0
+            return ssh ? 10 : 0
         }
         if ssh { return stopMysqldOverSSH() }
         h.record("no power manager", outcome: "skipped", exitCode: 0, message: "host unreachable; nothing to stop")
@@ -488,7 +537,13 @@ final class HookRunner {
             return 10
         }
         var opts = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=\(config?.sshConnectTimeout ?? 5)"]
-        opts += (args["ssh_options"] ?? "").split(whereSeparator: { $0 == " " }).map(String.init)
+        let mhaOpts = (args["ssh_options"] ?? "").split(whereSeparator: { $0 == " " }).map(String.init)
+        // Options that run a local command have no place in a hook's ssh call.
+        if let bad = mhaOpts.first(where: { o in ["proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand"].contains { o.lowercased().contains($0) } }) {
+            h.record("stop mysqld", host: host, outcome: "failed", exitCode: 10, message: "refusing --ssh_options element \(q(bad))")
+            return 10
+        }
+        opts += mhaOpts
         let ssh = SSHTarget(user: user, host: host, port: m.sshPort ?? 22, options: opts)
         // The pid file MHA knows (master_pid_file), else every mysqld/mariadbd on that host.
         let remote: RemoteCommand

@@ -418,8 +418,10 @@ public struct Sandbox {
         let end = Date().addingTimeInterval(30)
         while Date() < end, pids.contains(where: ProcessRunner.isAlive) { usleep(50_000) }
         for p in pids where ProcessRunner.isAlive(p) { kill(p, SIGKILL) }
-        // sshd session children of killed listeners.
+        // sshd session children of killed listeners, and tools left running on a host that "died"
+        // (on a real dead host they die with it; here every host shares this machine).
         for h in hosts { killMatching("sshd_config", containing: "\(dir(h))/sshd_config") }
+        killMatching("sandbox", containing: root + "/")
         if !keep { try? FileManager.default.removeItem(atPath: root) }
         log("sandbox down")
     }
@@ -565,11 +567,11 @@ public struct Sandbox {
 
     /// A planned online switch with masterha_master_switch --master_state=alive.
     public func onlineSwitch(to newMaster: String, extraEnv: [String: String] = [:]) throws -> PipelineResult {
-        guard let cur = status().first(where: { $0.role == "master" }) else { throw MBError(.failed, "sandbox: no master") }
+        guard status().contains(where: { $0.role == "master" }) else { throw MBError(.failed, "sandbox: no master") }
         var env = mhaEnvironment
         for (k, v) in extraEnv { env[k] = v }
         let cmd = Command(["masterha_master_switch", "--conf=\(appCnf)", "--master_state=alive",
-                           "--orig_master_host=\(cur.host)", "--new_master_host=\(newMaster)", "--new_master_port=3306",
+                           "--new_master_host=\(newMaster)", "--new_master_port=3306",
                            "--orig_master_is_new_slave", "--interactive=0", "--running_updates_limit=10000"], environment: env)
         return try runner.run(cmd, timeout: 120)
     }

@@ -16,6 +16,7 @@ public struct ServerState: Sendable, Codable {
     public var gtidCurrentPos: String?
     public var replica: ReplicaStatus?
     public var datadir: String?
+    public var binlogFormat: String?
     public var role: Role = .unknown
 
     public enum Role: String, Sendable, Codable { case master, replica, unknown, down }
@@ -63,7 +64,7 @@ public struct Topology: Sendable, Codable {
         var st = ServerState(server: s, reachable: false)
         do {
             // One client call for all of it: three result sets separated by a marker row.
-            let rows = try client.query("SELECT @@version AS version, @@server_id AS server_id, @@read_only AS read_only, @@log_bin AS log_bin, @@datadir AS datadir")
+            let rows = try client.query("SELECT @@version AS version, @@server_id AS server_id, @@read_only AS read_only, @@log_bin AS log_bin, @@datadir AS datadir, @@binlog_format AS binlog_format")
             guard let r = rows.first else { throw MBError.failed("no answer") }
             st.reachable = true
             st.version = r.first("version")
@@ -73,6 +74,7 @@ public struct Topology: Sendable, Codable {
             st.readOnly = r.first("read_only").map { $0 == "1" || $0.uppercased() == "ON" }
             st.logBin = r.first("log_bin").map { $0 == "1" || $0.uppercased() == "ON" }
             st.datadir = r.first("datadir")
+            st.binlogFormat = r.first("binlog_format")
             if st.flavor == .mariadb {
                 let g = try client.query("SELECT @@gtid_binlog_pos AS b, @@gtid_current_pos AS c")
                 st.gtidBinlogPos = g.first?.first("b")
