@@ -143,8 +143,8 @@ public final class BackupEngine: @unchecked Sendable {
                     job = JobRecord(id: id, kind: req.type.rawValue, method: method.rawValue, sourceHost: source.server.hostname,
                                     sourcePort: source.server.port, pid: getpid(), pgid: 0, remotePid: nil, phase: .queued,
                                     state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil,
-                                    restartReplicaSQLOnAbort: method.isPhysical && source.role == .replica && source.replica?.sqlRunning == true
-                                        && config.safeSlaveBackup != .no)
+                                    restartReplicaSQLOnAbort: method.isPhysical && source.replica?.sqlRunning == true
+                                        && usesSafeSlaveBackup(source))
                     try registry.save(job)
                 }
                 break
@@ -232,13 +232,7 @@ public final class BackupEngine: @unchecked Sendable {
         }
         if source.role == .replica {
             toolArgv.append("--slave-info")
-            let safe: Bool
-            switch config.safeSlaveBackup {
-            case .yes: safe = true
-            case .no: safe = false
-            case .auto: safe = (source.binlogFormat ?? "MIXED").uppercased() != "ROW"
-            }
-            if safe { toolArgv.append("--safe-slave-backup") }
+            if usesSafeSlaveBackup(source) { toolArgv.append("--safe-slave-backup") }
         }
         if let p = parent, let lsn = p.toLSN { toolArgv.append("--incremental-lsn=\(lsn)") }
         if let t = config.throttle { toolArgv.append("--throttle=\(t)") }
@@ -286,6 +280,16 @@ public final class BackupEngine: @unchecked Sendable {
         for f in ["xtrabackup_checkpoints", "xtrabackup_info"] {
             let h = try SHA256Hasher.hashFile("\(catalog.folder(m.id))/\(f)")
             m.files.append(ManifestFile(name: f, size: h.size, sha256: h.sha256))
+        }
+    }
+
+    /// `--safe-slave-backup` on this source? (`auto`: only when its binlog_format is not ROW.)
+    func usesSafeSlaveBackup(_ source: ServerState) -> Bool {
+        guard source.role == .replica else { return false }
+        switch config.safeSlaveBackup {
+        case .yes: return true
+        case .no: return false
+        case .auto: return (source.binlogFormat ?? "MIXED").uppercased() != "ROW"
         }
     }
 
@@ -436,15 +440,30 @@ public final class BackupEngine: @unchecked Sendable {
     }
 
     public static func releaseSource(source: MHAServer, job: JobRecord, config: BackupConfig, runner: ProcessRunner) {
-        if let rp = job.remotePid, let ssh = try? SSHTarget(server: source, config: config) {
-            let killRemote = RemoteCommand(["kill", "-KILL", "--", "-\(rp)"])
-            _ = try? runner.run(ssh.command(killRemote), timeout: TimeInterval(config.sshConnectTimeout + 5))
-        }
+        // The tool on the source and its server connections go at the same time: the KILL is what
+        // frees the lock, the remote kill makes sure the tool does not take it again.
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { killRemoteTool(source: source, job: job, config: config, runner: runner) }
+        releaseServerLocks(source: source, job: job, config: config)
+        group.wait()
+    }
+
+    /// Kills the tool's remote process group on its source (bounded by the ssh connect timeout).
+    public static func killRemoteTool(source: MHAServer, job: JobRecord, config: BackupConfig, runner: ProcessRunner) {
+        guard let rp = job.remotePid, let ssh = try? SSHTarget(server: source, config: config) else { return }
+        _ = try? runner.run(ssh.command(RemoteCommand(["kill", "-KILL", "--", "-\(rp)"])), timeout: TimeInterval(config.sshConnectTimeout + 5))
+    }
+
+    /// Kills the backup user's server connections on the source (their backup locks go with them)
+    /// and restarts a replica SQL thread the tool had stopped. Two client calls.
+    public static func releaseServerLocks(source: MHAServer, job: JobRecord, config: BackupConfig) {
         let client = MySQLClient(server: source, config: config)
         if let user = credentialsUser(config.credentials) {
             let sql = "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = \(sqlQuote(user)) AND ID <> CONNECTION_ID() AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')"
-            for row in (try? client.query(sql)) ?? [] {
-                if let id = row.first("ID") { _ = try? client.execute("KILL \(Int(id) ?? 0)") }
+            let ids = ((try? client.query(sql)) ?? []).compactMap { $0.first("ID").flatMap { Int($0) } }
+            if !ids.isEmpty {
+                // One client call; --force goes on past a connection that is already gone.
+                _ = try? client.execute(ids.map { "KILL \($0);" }.joined(separator: " "), extra: ["--force"])
             }
         }
         // The tool stops the SQL thread early (before it says so): restart it when it is found

@@ -55,12 +55,12 @@ public final class HookWorker: @unchecked Sendable {
             log("pause job \(id) on its source", host: j.sourceHost, outcome: ok ? "ok" : "skipped", started: t0,
                 message: ok ? "remote process group \(j.remotePid ?? 0) stopped" : "no remote process to stop")
         }
-        for id in record.abortedJobs {
-            guard let j = try? reg.load(id) ?? nil, isDead(j.sourceHost) else { continue }
+        for id in (store.load(record.id) ?? record).abortedJobs {
+            guard let j = try? reg.load(id) ?? nil else { continue }
             let t0 = Date()
             let ok = remoteSignal(j, "KILL")
-            log("kill job \(id) on the failed master", host: j.sourceHost, outcome: ok ? "ok" : "skipped", started: t0,
-                message: ok ? nil : "host unreachable")
+            log("kill job \(id)'s tool on its host", host: j.sourceHost, outcome: ok ? "ok" : "skipped", started: t0,
+                message: ok ? nil : "host unreachable or tool gone")
         }
         foreignLocks()
     }

@@ -345,9 +345,10 @@ final class HookRunner {
                     var c = ctx.config
                     c.clientTimeout = max(0.5, min(c.clientTimeout, deadline.timeIntervalSinceNow))
                     c.sshConnectTimeout = max(1, min(c.sshConnectTimeout, Int(deadline.timeIntervalSinceNow.rounded(.up))))
-                    BackupEngine.releaseSource(source: s, job: j, config: c, runner: ProcessRunner())
+                    // Only what frees the lock, on MHA's path; the worker kills the tool on its host.
+                    BackupEngine.releaseServerLocks(source: s, job: j, config: c)
                     h.record("release locks of job \(j.id)", host: s.hostname, outcome: "ok", started: t0,
-                             message: "tool killed on the source, its server connections killed")
+                             message: "its server connections killed")
                 }
             }
             if group.wait(timeout: .now() + max(0.1, deadline.timeIntervalSinceNow)) == .timedOut {
