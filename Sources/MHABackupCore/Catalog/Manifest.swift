@@ -119,11 +119,7 @@ public struct Catalog: Sendable {
 
     /// A new sortable id: `20261125T143553Z-full-a1b2c3`.
     public static func newId(type: BackupType, at date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         let rand = String(format: "%06x", UInt32.random(in: 0..<0xFFFFFF))
-        return "\(f.string(from: date))-\(type == .full ? "full" : "incr")-\(rand)"
+        return "\(compactUTC(date))-\(type == .full ? "full" : "incr")-\(rand)"
     }
 }

@@ -50,7 +50,7 @@ public struct INIFile: Sendable {
             }
             let key = line[..<eq].trimmingCharacters(in: .whitespaces)
             var value = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
-            if inlineComments, let r = value.range(of: #"\s[#;]"#, options: .regularExpression) {
+            if inlineComments, value.contains("#") || value.contains(";"), let r = value.range(of: #"\s[#;]"#, options: .regularExpression) {
                 value = String(value[..<r.lowerBound]).trimmingCharacters(in: .whitespaces)
             }
             guard !key.isEmpty else {

@@ -49,7 +49,8 @@ public struct JobRegistry: Sendable {
         try AtomicFile.makeDirectory(dir)
         var j = j
         j.updatedAt = clock.now()
-        try AtomicFile.write(JSON.encode(j), to: path(j.id), mode: 0o640)
+        // Atomic, not fsynced: a job record means something only while its owner process lives.
+        try AtomicFile.write(JSON.encode(j), to: path(j.id), mode: 0o640, durable: false)
     }
 
     public func load(_ id: String) throws -> JobRecord {
@@ -90,6 +91,18 @@ public struct JobRegistry: Sendable {
             var j = try load(id)
             change(&j)
             try save(j)
+        }
+    }
+
+    /// Updates several records under one lock (a failover pauses every job at once).
+    public func updateAll(_ ids: [String], _ change: (inout JobRecord) -> Void) throws {
+        guard !ids.isEmpty else { return }
+        try withLock {
+            for id in ids {
+                guard var j = try? load(id) else { continue }
+                change(&j)
+                try save(j)
+            }
         }
     }
 

@@ -70,18 +70,19 @@ public struct FailoverStore: Sendable {
     public var open: FailoverRecord? { openId.flatMap(load) }
 
     /// The open record for this dead master, or a new one.
-    public func openOrCreate(kind: FailoverRecord.Kind, deadMaster: HookServer, newMaster: HookServer?) throws -> (FailoverRecord, Bool) {
+    public func openOrCreate(kind: FailoverRecord.Kind, deadMaster: HookServer, newMaster: HookServer?,
+                             step: String? = nil) throws -> (FailoverRecord, Bool) {
         if let r = open, r.deadMaster.host == deadMaster.host || r.deadMaster.address == deadMaster.address {
+            if let step, r.steps[step] == nil {
+                return (try update(r.id) { if $0.steps[step] == nil { $0.steps[step] = clock.now() } }, false)
+            }
             return (r, false)
         }
         let now = clock.now()
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let safeHost = deadMaster.host.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "_" }
-        let id = "fo-\(f.string(from: now))-\(String(safeHost))"
-        let r = FailoverRecord(id: id, kind: kind, status: .open, openedAt: now, deadMaster: deadMaster, newMaster: newMaster)
+        let safeHost = deadMaster.host.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") ? $0 : "_" }
+        let id = "fo-\(compactUTC(now))-\(String(safeHost))"
+        var r = FailoverRecord(id: id, kind: kind, status: .open, openedAt: now, deadMaster: deadMaster, newMaster: newMaster)
+        if let step { r.steps[step] = now }
         try save(r)
         return (r, true)
     }

@@ -166,12 +166,15 @@ public enum Redaction {
     }
 
     /// Masks `password=...`-like fragments and the given secret values inside a text.
+    /// Compiled once: a hook redacts every line it prints and audits.
+    nonisolated(unsafe) static let passwordPattern = try? NSRegularExpression(
+        pattern: #"((?:password|passwd)[A-Za-z_]*\s*[=:]\s*)('[^']*'|"[^"]*"|\S+)"#, options: [.caseInsensitive])
+
     public static func redact(text: String, secrets: [String] = []) -> String {
         var s = text
         for v in secrets where v.count >= 3 { s = s.replacingOccurrences(of: v, with: mask) }
-        if let re = try? NSRegularExpression(pattern: #"((?:password|passwd)[A-Za-z_]*\s*[=:]\s*)('[^']*'|"[^"]*"|\S+)"#, options: [.caseInsensitive]) {
-            s = re.stringByReplacingMatches(in: s, range: NSRange(location: 0, length: (s as NSString).length), withTemplate: "$1\(mask)")
-        }
-        return s
+        let lower = s.lowercased()
+        guard lower.contains("passw"), let re = passwordPattern else { return s }
+        return re.stringByReplacingMatches(in: s, range: NSRange(location: 0, length: (s as NSString).length), withTemplate: "$1\(mask)")
     }
 }

@@ -47,7 +47,14 @@ public final class HookWorker: @unchecked Sendable {
     public func afterStop(salvage: Bool) {
         let reg = JobRegistry(dir: ctx.config.jobsDir, clock: ctx.clock)
         // Salvage first: it is what shutdown_script waits for.
-        if salvage { runSalvage() }
+        if salvage {
+            try? store.update(record.id) {
+                var s = $0.salvage ?? .init(state: "running", startedAt: ctx.clock.now())
+                s.workerPid = getpid()
+                $0.salvage = s
+            }
+            runSalvage()
+        }
         for id in record.pausedJobs {
             guard let j = try? reg.load(id), j.state == .paused else { continue }
             let t0 = Date()

@@ -248,16 +248,15 @@ final class HookRunner {
             return existing
         }
         do {
-            let (r, created) = try store.openOrCreate(kind: kind, deadMaster: dead, newMaster: args.newMaster)
+            let (r, created) = try store.openOrCreate(kind: kind, deadMaster: dead, newMaster: args.newMaster,
+                                                      step: "\(h.kind.rawValue).\(phaseName)")
             h.failoverId = r.id
-            let step = "\(h.kind.rawValue).\(phaseName)"
-            try store.update(r.id) { if $0.steps[step] == nil { $0.steps[step] = h.clock.now() } }
             h.record(created ? "failover opened" : "failover record reused", host: dead.host, outcome: "ok",
                      message: "\(kind.rawValue) of \(dead.host)\(args.newMaster.map { " to \($0.host)" } ?? "")", withArgs: true)
             let f = try Fence.raise(at: ctx.config.fencePath, failoverId: r.id, reason: "\(kind.rawValue) of \(dead.host)",
                                     ttl: ctx.config.hooks.failoverTTL, now: h.clock.now())
             h.record("fence up", outcome: "ok", message: "since \(iso8601(f.createdAt))", quiet: true)
-            return store.load(r.id)
+            return r
         } catch {
             trouble("open failover record", "\(error)")
             return nil
@@ -277,12 +276,13 @@ final class HookRunner {
             } else if let rec {
                 var wargs = ["after-stop", "--failover", rec.id]
                 if ssh { wargs.append("--salvage") }
-                if let pid = h.spawnWorker(wargs) {
-                    if ssh {
-                        try? FailoverStore(stateDir: ctx.config.stateDir).update(rec.id) {
-                            $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now(), workerPid: pid)
-                        }
+                if ssh {
+                    // Marked before the spawn; the worker records its own pid when it starts.
+                    try? FailoverStore(stateDir: ctx.config.stateDir).update(rec.id) {
+                        $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now())
                     }
+                }
+                if let pid = h.spawnWorker(wargs) {
                     h.record("worker started", outcome: "ok", message: "pid \(pid): \(wargs.joined(separator: " "))", quiet: true)
                 }
             }
@@ -298,42 +298,45 @@ final class HookRunner {
         let jobs = reg.active()
         if jobs.isEmpty { return }
         let deadline = h.started.addingTimeInterval(ctx.config.hooks.criticalPath)
-        var releases: [(JobRecord, MHAServer)] = []
-        var paused: [String] = []
-        var aborted: [String] = []
-        defer {
-            // One update of the failover record for all jobs (each write is fsynced).
-            if let id = h.failoverId, !h.dryRun, !(paused.isEmpty && aborted.isEmpty) {
-                try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { r in
-                    for j in paused where !r.pausedJobs.contains(j) { r.pausedJobs.append(j) }
-                    for j in aborted where !r.abortedJobs.contains(j) { r.abortedJobs.append(j) }
-                }
-            }
-        }
+        // Decide first: abort or pause each job.
+        var decisions: [(job: JobRecord, abort: Bool, onDead: Bool, why: String)] = []
         for j in jobs {
             let onDead = matches(j.sourceHost, dead)
             let abort = (onDead && !abortLockingOnly) || j.phase == .locking || ctx.config.hooks.onFailover == .abort
             let why = onDead ? "its source is the failed master" : j.phase == .locking ? "it holds backup locks" : "on_failover = abort"
-            if h.dryRun {
-                h.say("plan: \(abort ? "abort" : "pause") job \(j.id) (\(j.kind) \(j.method) from \(j.sourceHost), \(j.phase.rawValue))\(abort ? ": \(why)" : "")")
-                continue
+            decisions.append((j, abort, onDead, why))
+        }
+        if h.dryRun {
+            for d in decisions {
+                h.say("plan: \(d.abort ? "abort" : "pause") job \(d.job.id) (\(d.job.kind) \(d.job.method) from \(d.job.sourceHost), \(d.job.phase.rawValue))\(d.abort ? ": \(d.why)" : "")")
             }
+            return
+        }
+        let aborted = decisions.filter(\.abort).map(\.job.id)
+        let paused = decisions.filter { !$0.abort }.map(\.job.id)
+        // The registry says "aborting" before the kill, so each owner records an abort, not a failure.
+        try? reg.updateAll(aborted) { $0.state = .aborting }
+        var releases: [(JobRecord, MHAServer)] = []
+        for d in decisions {
+            let j = d.job
             let t0 = Date()
-            if abort {
-                try? reg.update(j.id) { $0.state = .aborting }
+            if d.abort {
                 if j.pgid > 0 { kill(-j.pgid, SIGCONT); kill(-j.pgid, SIGKILL) }
-                if !onDead, let s = ctx.mha.server(named: j.sourceHost) { releases.append((j, s)) }
-                aborted.append(j.id)
-                h.record("abort job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: why)
+                if !d.onDead, let s = ctx.mha.server(named: j.sourceHost) { releases.append((j, s)) }
+                h.record("abort job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: d.why)
+            } else if j.state == .paused {
+                h.record("pause job \(j.id)", host: j.sourceHost, outcome: "skipped", message: "already paused")
             } else {
-                if j.state == .paused {
-                    h.record("pause job \(j.id)", host: j.sourceHost, outcome: "skipped", message: "already paused")
-                } else {
-                    if j.pgid > 0 { kill(-j.pgid, SIGSTOP) }
-                    try? reg.update(j.id) { $0.state = .paused }
-                    h.record("pause job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: "\(j.phase.rawValue), \(formatBytes(j.bytes))")
-                }
-                paused.append(j.id)
+                if j.pgid > 0 { kill(-j.pgid, SIGSTOP) }
+                h.record("pause job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: "\(j.phase.rawValue), \(formatBytes(j.bytes))")
+            }
+        }
+        // One pass over the registry and one update of the failover record for all jobs.
+        try? reg.updateAll(paused) { if $0.state == .running { $0.state = .paused } }
+        if let id = h.failoverId {
+            try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { r in
+                for j in paused where !r.pausedJobs.contains(j) { r.pausedJobs.append(j) }
+                for j in aborted where !r.abortedJobs.contains(j) { r.abortedJobs.append(j) }
             }
         }
         // Locks on surviving servers go now: kill the tool there and its server connections, in parallel, bounded.
@@ -498,20 +501,22 @@ final class HookRunner {
         }
         if store.load(id)?.salvage == nil {
             // master_ip_failover is not ours: start the salvage here.
-            if let pid = h.spawnWorker(["after-stop", "--failover", id, "--salvage"]) {
-                try? store.update(id) { $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now(), workerPid: pid) }
-            }
+            try? store.update(id) { $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now()) }
+            _ = h.spawnWorker(["after-stop", "--failover", id, "--salvage"])
         }
         let t0 = Date()
         let end = t0.addingTimeInterval(ctx.config.hooks.salvageWait)
         var state = store.load(id)?.salvage
+        let started = Date()
         while Date() < end, state?.state == "running" {
             usleep(50_000)
             state = store.load(id)?.salvage
             if let p = state?.workerPid, !ProcessRunner.isAlive(p), state?.state == "running" {
-                ProcessRunner.reap(p)
                 state?.state = "failed"
                 state?.message = "worker \(p) died"
+            } else if state?.workerPid == nil, Date().timeIntervalSince(started) > 10 {
+                state?.state = "failed"
+                state?.message = "the salvage worker never started"
             }
         }
         switch state?.state {

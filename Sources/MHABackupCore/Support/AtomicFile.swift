@@ -5,7 +5,9 @@ import Glibc
 
 /// Atomic writes: temp file in the same folder, fsync, rename, fsync of the folder.
 public enum AtomicFile {
-    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644) throws {
+    /// `durable: false` keeps the write atomic (temp, rename) but skips the fsyncs: for state that
+    /// is only meaningful while its owner process lives (job records).
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
         let dir = (path as NSString).deletingLastPathComponent
         let tmp = "\(dir)/.\((path as NSString).lastPathComponent).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
@@ -30,7 +32,7 @@ public enum AtomicFile {
             }
         }
         fchmod(fd, mode)
-        guard fsync(fd) == 0 else {
+        guard !durable || fsync(fd) == 0 else {
             let e = errno
             close(fd)
             throw MBError(.cantCreate, "cannot fsync \(q(tmp)): \(String(cString: strerror(e)))")
@@ -40,11 +42,11 @@ public enum AtomicFile {
             throw MBError(.cantCreate, "cannot rename \(q(tmp)) to \(q(path)): \(String(cString: strerror(errno)))")
         }
         ok = true
-        syncDirectory(dir)
+        if durable { syncDirectory(dir) }
     }
 
-    public static func write(_ string: String, to path: String, mode: mode_t = 0o644) throws {
-        try write(Data(string.utf8), to: path, mode: mode)
+    public static func write(_ string: String, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
+        try write(Data(string.utf8), to: path, mode: mode, durable: durable)
     }
 
     public static func syncDirectory(_ dir: String) {

@@ -20,11 +20,7 @@ public enum JSON {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .custom { dec in
             let s = try dec.singleValueContainer().decode(String.self)
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            if let x = f.date(from: s) { return x }
-            f.formatOptions = [.withInternetDateTime]
-            if let x = f.date(from: s) { return x }
+            if let x = Formatters.shared.parse(s) { return x }
             throw DecodingError.dataCorrupted(.init(codingPath: dec.codingPath, debugDescription: "bad date \(s)"))
         }
         return d
@@ -52,13 +48,39 @@ public struct Clock: Sendable {
     public static let system = Clock()
 }
 
-public func iso8601(_ d: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: d)
+public func iso8601(_ d: Date) -> String { Formatters.shared.format(d) }
+
+/// ISO 8601 formatters are costly to make; a hook on MHA's path parses and prints dozens.
+final class Formatters: @unchecked Sendable {
+    static let shared = Formatters()
+    private let lock = NSLock()
+    private let fractional: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+    private let plain: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f
+    }()
+
+    func format(_ d: Date) -> String { lock.lock(); defer { lock.unlock() }; return fractional.string(from: d) }
+    func parse(_ s: String) -> Date? {
+        lock.lock(); defer { lock.unlock() }
+        return fractional.date(from: s) ?? plain.date(from: s)
+    }
 }
 
 /// Writes a line to stderr, unbuffered.
 public func eprint(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// `20261125T143553Z`: ids and file names. gmtime_r, not a DateFormatter (that loads zoneinfo).
+public func compactUTC(_ d: Date) -> String {
+    var t = time_t(d.timeIntervalSince1970)
+    var tm = tm()
+    gmtime_r(&t, &tm)
+    return String(format: "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
 }
