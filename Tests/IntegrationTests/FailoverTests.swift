@@ -58,6 +58,15 @@ final class FailoverLab: @unchecked Sendable {
 
     func context() throws -> Context { try Context.load(configPath: config) }
 
+    /// A failover whose jobs start once the manager monitors (its start-up checks take seconds;
+    /// a job started before would have left its copying phase when MHA's hooks run).
+    func failover(wholeHost: Bool, prepare: () throws -> Void) throws -> String? {
+        try sb.startManager()
+        try prepare()
+        _ = try sb.killMaster(wholeHost: wholeHost)
+        return try sb.waitManager()
+    }
+
     @discardableResult
     func run(_ args: [String], timeout: TimeInterval = 300) throws -> Harness.Run {
         let r = try ProcessRunner().run(Command([binary] + args, environment: ["MHA_BACKUP_CONFIG": config]), timeout: timeout)
@@ -159,7 +168,7 @@ struct FailoverScenarioTests {
 
     @Test("2. mysqld dead, ssh alive: binlogs salvaged, job paused and resumed, stream and backups follow the new master")
     func mysqldDead() throws {
-        try lab.fresh(["backup": ["throttle = 8"]], bigMB: 60)
+        try lab.fresh(["backup": ["throttle = 10"]], bigMB: 150)
         let ctx = try lab.context()
         // A live stream that follows the catalog's master.
         let stream = try ProcessRunner.spawnDetached(Command([lab.binary, "binlog", "stream"], environment: ["MHA_BACKUP_CONFIG": lab.config]),
@@ -167,27 +176,24 @@ struct FailoverScenarioTests {
         defer { kill(stream, SIGTERM); _ = lab.waitFinished(stream, timeout: 20) }
         #expect(Harness.shared.wait(20) { FileManager.default.fileExists(atPath: ctx.config.streamPidPath) })
 
-        // A slow backup on the replica that stays a replica.
         let jobId = "s2-job-\(UInt32.random(in: 0...999999))"
-        let job = try lab.startBackup(id: jobId, source: lab.h3)
-        _ = try lab.waitStarted(jobId)
-
-        // Rows only the master has: the replicas' IO threads stop first.
-        for r in [lab.h2, lab.h3] { _ = try lab.sb.sql(host: r, "STOP SLAVE IO_THREAD") }
+        var job: pid_t = 0
         var values: [String] = []
-        for i in 1...5 {
-            let v = "only-on-master-\(i)-\(UInt32.random(in: 0...999999))"
-            values.append(v)
-            _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.t (v) VALUES ('\(v)')")
+        var watch: FailoverLab.PasswordWatch?
+        let new = try lab.failover(wholeHost: false) {
+            // A slow backup on the replica that stays a replica.
+            job = try lab.startBackup(id: jobId, source: lab.h3)
+            _ = try lab.waitStarted(jobId)
+            // Rows committed on the master: our salvage must have them whatever MHA recovers.
+            for i in 1...5 {
+                let v = "only-on-master-\(i)-\(UInt32.random(in: 0...999999))"
+                values.append(v)
+                _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.t (v) VALUES ('\(v)')")
+            }
+            watch = FailoverLab.PasswordWatch(secret: lab.mhaPassword)
         }
-        for r in [lab.h2, lab.h3] { _ = try lab.sb.sql(host: r, "START SLAVE IO_THREAD") }
-        // They must not reach the replicas through replication: kill before the IO threads catch up is
-        // not needed — MHA recovers them either way; what we check is that our archive has them.
-
-        let watch = FailoverLab.PasswordWatch(secret: lab.mhaPassword)
-        let r = try lab.sb.failover(wholeHost: false)
-        let w = watch.finish()
-        #expect(r.new == lab.h2, "MHA did not promote \(lab.h2): \(String(describing: r.new))")
+        let w = try #require(watch).finish()
+        #expect(new == lab.h2, "MHA did not promote \(lab.h2): \(String(describing: new))")
         #expect(w.hits.isEmpty, "password in the cmdline of our processes: \(w.hits.prefix(2))")
         #expect(w.seen > 0, "the watcher never saw a process of ours")
 
@@ -205,16 +211,22 @@ struct FailoverScenarioTests {
         let archive = try BinlogArchive(config: ctx.config, host: lab.h1, port: 3306)
         let idx = try archive.loadIndex()
         #expect(!idx.files.isEmpty)
-        var decoded = ""
+        // Decoded with mariadb-binlog, searched as it streams (the bulk load makes the text large).
+        var found = Set<String>()
         for f in idx.files {
             let v = try archive.verify(f.name)
             #expect(v.ok, "\(f.name): \(v)")
-            let out = try ProcessRunner().run(Command(["mariadb-binlog", "--base64-output=decode-rows", "-v", archive.path(f.name)]),
-                                              timeout: 60, outputLimit: 64 << 20)
+            var carry = ""
+            var o = RunOptions(timeout: 300)
+            o.stdout = .handler { chunk in
+                let text = carry + String(decoding: chunk, as: UTF8.self)
+                for v in values where text.contains(v) { found.insert(v) }
+                carry = String(text.suffix(256))
+            }
+            let out = try ProcessRunner().runPipeline([Command(["mariadb-binlog", "--base64-output=decode-rows", "-v", archive.path(f.name)])], options: o)
             #expect(out.succeeded, "mariadb-binlog cannot read \(f.name): \(out.failureSummary)")
-            decoded += out.stdoutString
         }
-        for v in values { #expect(decoded.contains(v), "\(v) is not in the salvaged binlogs") }
+        for v in values { #expect(found.contains(v), "\(v) is not in the salvaged binlogs") }
         // MHA itself recovered them too (all rows on the new master).
         let onNew = try lab.sql(lab.h2, "SELECT COUNT(*) AS n FROM lab.t WHERE v LIKE 'only-on-master-%'").first?.first("n")
         #expect(onNew == "5")
@@ -242,19 +254,21 @@ struct FailoverScenarioTests {
 
     @Test("1. host dead: a backup of the dead master is aborted, a replica's is paused and resumed")
     func hostDead() throws {
-        try lab.fresh(["backup": ["throttle = 8"]], bigMB: 60)
+        try lab.fresh(["backup": ["throttle = 10"]], bigMB: 150)
         let ctx = try lab.context()
         let onMaster = "s1-master-\(UInt32.random(in: 0...999999))"
         let onReplica = "s1-replica-\(UInt32.random(in: 0...999999))"
-        let pm = try lab.startBackup(id: onMaster, source: lab.h1)
-        _ = try lab.waitStarted(onMaster)
-        // Held still, so the tool cannot fail on its own before the hooks act.
-        #expect(try lab.run(["jobs", "pause", onMaster]).code == 0)
-        let pr = try lab.startBackup(id: onReplica, source: lab.h3)
-        _ = try lab.waitStarted(onReplica)
-
-        let r = try lab.sb.failover(wholeHost: true)
-        #expect(r.new == lab.h2)
+        var pm: pid_t = 0
+        var pr: pid_t = 0
+        let new = try lab.failover(wholeHost: true) {
+            pm = try lab.startBackup(id: onMaster, source: lab.h1)
+            _ = try lab.waitStarted(onMaster)
+            // Held still, so the tool cannot fail on its own before the hooks act.
+            #expect(try lab.run(["jobs", "pause", onMaster]).code == 0)
+            pr = try lab.startBackup(id: onReplica, source: lab.h3)
+            _ = try lab.waitStarted(onReplica)
+        }
+        #expect(new == lab.h2)
         let rec = try lab.lastFailover()
         #expect(Harness.shared.wait(30) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
         let done = try #require(FailoverStore(stateDir: ctx.config.stateDir).load(rec.id))
@@ -275,7 +289,7 @@ struct FailoverScenarioTests {
 
     @Test("3. planned online switch: fence and pause at stop; promotion, resume and a full backup at start")
     func onlineSwitch() throws {
-        try lab.fresh(["backup": ["throttle = 8"]], bigMB: 60)
+        try lab.fresh(["backup": ["throttle = 10"]], bigMB: 150)
         let ctx = try lab.context()
         let jobId = "s3-job-\(UInt32.random(in: 0...999999))"
         let job = try lab.startBackup(id: jobId, source: lab.h3)
@@ -305,13 +319,15 @@ struct FailoverScenarioTests {
         try AtomicFile.write("#!/bin/sh\ncase \"$*\" in *--command=stop*) echo 'site VIP script: cannot remove VIP' >&2; exit 1;; esac\nexit 0\n",
                              to: script, mode: 0o755)
         defer { unlink(script) }
-        try lab.fresh(["backup": ["throttle = 8"], "chain": ["master_ip_failover = \(script)"]], bigMB: 60)
+        try lab.fresh(["backup": ["throttle = 10"], "chain": ["master_ip_failover = \(script)"]], bigMB: 150)
         let ctx = try lab.context()
         let jobId = "s4-job-\(UInt32.random(in: 0...999999))"
-        let job = try lab.startBackup(id: jobId, source: lab.h3)
-        _ = try lab.waitStarted(jobId)
-        let r = try lab.sb.failover(wholeHost: false)
-        #expect(r.new == nil, "MHA should have aborted")
+        var job: pid_t = 0
+        let new = try lab.failover(wholeHost: false) {
+            job = try lab.startBackup(id: jobId, source: lab.h3)
+            _ = try lab.waitStarted(jobId)
+        }
+        #expect(new == nil, "MHA should have aborted")
         let log = try String(contentsOfFile: lab.sb.managerLog, encoding: .utf8)
         #expect(log.contains("return code 1"), "manager log does not show the chained script's exit code")
         let rec = try lab.lastFailover()

@@ -28,12 +28,25 @@ public struct ToolProgress: Sendable {
     public var replicaLine: Coordinates?
     public var checkpointLSN: Int64?
     public var sqlThreadStopped = false
+    /// Files the remote command printed after the tool (`@@MHA-BACKUP-FILE name` then its lines).
+    public var files: [String: String] = [:]
+    private var currentFile: String?
 
     public init() {}
 
     /// Feeds one stderr line; returns true when the phase changed.
     @discardableResult
     public mutating func feed(_ line: String) -> Bool {
+        if line.hasPrefix("@@MHA-BACKUP-FILE ") {
+            let name = String(line.dropFirst("@@MHA-BACKUP-FILE ".count))
+            currentFile = name
+            files[name] = ""
+            return false
+        }
+        if let f = currentFile {
+            files[f, default: ""] += line + "\n"
+            return false
+        }
         let before = phase
         if let r = line.range(of: "MHA_BACKUP_REMOTE_PID=") { remotePid = Int(line[r.upperBound...].trimmingCharacters(in: .whitespaces)) }
         if let r = line.range(of: "MHA_BACKUP_RC=") { toolRC = Int32(line[r.upperBound...].trimmingCharacters(in: .whitespaces)) }
@@ -240,8 +253,12 @@ public final class BackupEngine: @unchecked Sendable {
         let niced = niceArgv() + toolArgv
         var stages = [niced]
         if let c = m.compression.compressArgv(level: config.compressionLevel) { stages.append(c) }
-        let remote = RemoteCommand.and(RemoteCommand(["mkdir", "-p", "-m", "700", tmp]),
-                                       RemoteCommand.pipelineReportingFirst(stages)).reportingPid()
+        // The tool's own record of LSNs and coordinates comes back on stderr in the same session.
+        let remote = RemoteCommand.and(
+            RemoteCommand(["mkdir", "-p", "-m", "700", tmp]),
+            RemoteCommand.pipelineReportingFirst(stages, thenFiles: [("xtrabackup_checkpoints", "\(tmp)/xtrabackup_checkpoints"),
+                                                                     ("xtrabackup_info", "\(tmp)/xtrabackup_info")],
+                                                 cleanup: ["rm", "-rf", tmp])).reportingPid()
         m.toolCommand = niced
         let dataName = "backup.xbstream\(m.compression.fileSuffix)"
         let progress = try stream(ssh.command(remote), into: dataName, manifest: &m, job: &job, sourceIsReplica: source.role == .replica)
@@ -249,16 +266,11 @@ public final class BackupEngine: @unchecked Sendable {
         guard progress.toolRC == 0, progress.completedOK else {
             throw MBError(.failed, "\(tool) on \(server.sshHost) failed (exit \(progress.toolRC.map(String.init) ?? "unknown")); see \(catalog.folder(m.id))/backup.log")
         }
-        // The tool's own record of LSNs and coordinates, kept beside the data.
-        let split = "@@MHA-BACKUP-SPLIT@@"
-        let fetch = RemoteCommand.and(RemoteCommand.and(RemoteCommand(["cat", "\(tmp)/xtrabackup_checkpoints"]),
-                                                        RemoteCommand(["echo", split])),
-                                      RemoteCommand.and(RemoteCommand(["cat", "\(tmp)/xtrabackup_info"]),
-                                                        RemoteCommand(["rm", "-rf", tmp])))
-        let r = try runner.run(ssh.command(fetch), timeout: 60)
-        guard r.succeeded else { throw MBError(.failed, "cannot read \(tool)'s checkpoints on \(server.sshHost): \(r.failureSummary)") }
-        let parts = r.stdoutString.components(separatedBy: split + "\n")
-        guard parts.count == 2 else { throw MBError(.dataError, "unexpected checkpoints output from \(server.sshHost)") }
+        guard let checkpoints = progress.files["xtrabackup_checkpoints"], let infoText = progress.files["xtrabackup_info"],
+              !checkpoints.isEmpty else {
+            throw MBError(.dataError, "\(tool) on \(server.sshHost) wrote no xtrabackup_checkpoints in \(q(tmp))")
+        }
+        let parts = [checkpoints, infoText]
         try AtomicFile.write(parts[0], to: "\(catalog.folder(m.id))/xtrabackup_checkpoints", mode: 0o640)
         try AtomicFile.write(parts[1], to: "\(catalog.folder(m.id))/xtrabackup_info", mode: 0o640)
         let cp = ToolOutput.keyValues(parts[0])

@@ -395,8 +395,17 @@ public struct ProcessRunner: Sendable {
         return (fds[0], fds[1])
     }
 
+    /// Where a child goes: into a process group (0: a new one it leads), or a new session.
+    enum Placement { case group(pid_t), session }
+
     static func spawn(path: String, cmd: Command, stdin: Int32, stdout: Int32, stderr: Int32,
                       pgid: pid_t, cwd: String?) throws -> pid_t {
+        try spawn(path: path, cmd: cmd, stdin: stdin, stdout: stdout, stderr: stderr, placement: .group(pgid), cwd: cwd)
+    }
+
+    /// posix_spawn with default signal handling and an empty mask in the child (we ignore SIGPIPE).
+    static func spawn(path: String, cmd: Command, stdin: Int32, stdout: Int32, stderr: Int32,
+                      placement: Placement, cwd: String?) throws -> pid_t {
         var fa = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&fa)
         defer { posix_spawn_file_actions_destroy(&fa) }
@@ -415,8 +424,13 @@ public struct ProcessRunner: Sendable {
         var mask = sigset_t()
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setpgroup(&attr, pgid)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        switch placement {
+        case .group(let pgid):
+            posix_spawnattr_setpgroup(&attr, pgid)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        case .session:
+            posix_spawnattr_setflags(&attr, Int16(0x80 /* POSIX_SPAWN_SETSID */ | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        }
 
         var env = cmd.clearEnvironment ? [:] : ProcessInfo.processInfo.environment
         for (k, v) in cmd.environment { env[k] = v }
@@ -469,33 +483,7 @@ extension ProcessRunner {
         let outFd = logFile.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640) } ?? open("/dev/null", O_WRONLY | O_CLOEXEC)
         defer { close(inFd); close(outFd) }
         guard outFd >= 0 else { throw MBError(.cantCreate, "cannot open log \(q(logFile ?? "/dev/null"))") }
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_adddup2(&fa, inFd, 0)
-        posix_spawn_file_actions_adddup2(&fa, outFd, 1)
-        posix_spawn_file_actions_adddup2(&fa, outFd, 2)
-        if let cwd { mb_spawn_addchdir(&fa, cwd) }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setflags(&attr, Int16(0x80 /* POSIX_SPAWN_SETSID */ | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        var env = cmd.clearEnvironment ? [:] : ProcessInfo.processInfo.environment
-        for (k, v) in cmd.environment { env[k] = v }
-        let argvC = cmd.argv.map { strdup($0) } + [nil]
-        let envC = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argvC.forEach { free($0) }; envC.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &fa, &attr, argvC, envC)
-        guard rc == 0 else { throw MBError(.unavailable, "cannot start \(q(cmd.argv[0])): \(String(cString: strerror(rc)))") }
-        return pid
+        return try spawn(path: path, cmd: cmd, stdin: inFd, stdout: outFd, stderr: outFd, placement: .session, cwd: cwd)
     }
 
     /// True while a process with this pid exists and is not a zombie.

@@ -21,6 +21,21 @@ public struct RemoteCommand: Sendable, Equatable, CustomStringConvertible {
         return RemoteCommand(raw: ([first] + stages.dropFirst().map(ShellQuote.join)).joined(separator: " | "))
     }
 
+    /// Like `pipelineReportingFirst`, and after the first stage each of `files` is printed on stderr
+    /// behind a `@@MHA-BACKUP-FILE name` line, then `cleanup` runs: small files the tool wrote on
+    /// the source come back in the same ssh session.
+    public static func pipelineReportingFirst(_ stages: [[String]], thenFiles files: [(name: String, path: String)],
+                                              cleanup: [String]?, marker: String = "MHA_BACKUP_RC") -> RemoteCommand {
+        precondition(!stages.isEmpty)
+        var first = "{ \(ShellQuote.join(stages[0])); echo \(marker)=$? >&2;"
+        for f in files {
+            first += " echo \(ShellQuote.join(["@@MHA-BACKUP-FILE", f.name])) >&2; cat \(ShellQuote.quote(f.path)) >&2;"
+        }
+        if let cleanup { first += " \(ShellQuote.join(cleanup));" }
+        first += " }"
+        return RemoteCommand(raw: ([first] + stages.dropFirst().map(ShellQuote.join)).joined(separator: " | "))
+    }
+
     /// `a && b`
     public static func and(_ a: RemoteCommand, _ b: RemoteCommand) -> RemoteCommand {
         RemoteCommand(raw: "\(a.script) && \(b.script)")
