@@ -463,7 +463,10 @@ public final class BackupEngine: @unchecked Sendable {
     /// Kills the tool's remote process group on its source (bounded by the ssh connect timeout).
     public static func killRemoteTool(source: MHAServer, job: JobRecord, config: BackupConfig, runner: ProcessRunner) {
         guard let rp = job.remotePid, let ssh = try? SSHTarget(server: source, config: config) else { return }
-        _ = try? runner.run(ssh.command(RemoteCommand(["kill", "-KILL", "--", "-\(rp)"])), timeout: TimeInterval(config.sshConnectTimeout + 5))
+        // Its scratch folder goes too (rm succeeds when it is already gone).
+        let cmd = RemoteCommand.and(RemoteCommand(["rm", "-rf", "--", "\(config.remoteTmpdir)/mha-backup-\(job.id)"]),
+                                    RemoteCommand(["kill", "-KILL", "--", "-\(rp)"]))
+        _ = try? runner.run(ssh.command(cmd), timeout: TimeInterval(config.sshConnectTimeout + 5))
     }
 
     /// Kills the backup user's server connections on the source (their backup locks go with them)
