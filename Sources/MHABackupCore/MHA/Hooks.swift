@@ -475,7 +475,13 @@ final class HookRunner {
         guard let ctx = h.ctx else { return 0 }
         let rec = openRecord(kind: .failover)
         if ssh {
-            waitForSalvage(ctx: ctx, record: rec)
+            if chainPath != nil {
+                // A power manager may switch the host off: the salvage must be done first.
+                waitForSalvage(ctx: ctx, record: rec)
+            } else {
+                // We only stop mysqld: the host stays up and the salvage goes on beside MHA.
+                ensureSalvageStarted(ctx: ctx, record: rec)
+            }
         }
         if let c = startChain() {
             return finishChain(c, default: 0)
@@ -491,6 +497,16 @@ final class HookRunner {
         return 0
     }
 
+    /// Starts the salvage when master_ip_failover (not ours, or not configured) did not.
+    func ensureSalvageStarted(ctx: Context, record rec: FailoverRecord?) {
+        guard let id = rec?.id, !h.dryRun else { return }
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        if store.load(id)?.salvage == nil {
+            try? store.update(id) { $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now()) }
+            _ = h.spawnWorker(["after-stop", "--failover", id, "--salvage"])
+        }
+    }
+
     /// Waits (bounded by `salvage_wait`) for the detached salvage of the dead master's binlogs.
     func waitForSalvage(ctx: Context, record rec: FailoverRecord?) {
         guard let id = rec?.id else { return }
@@ -499,11 +515,7 @@ final class HookRunner {
             h.say("plan: wait up to \(Int(ctx.config.hooks.salvageWait)) s for the binlog salvage to finish")
             return
         }
-        if store.load(id)?.salvage == nil {
-            // master_ip_failover is not ours: start the salvage here.
-            try? store.update(id) { $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now()) }
-            _ = h.spawnWorker(["after-stop", "--failover", id, "--salvage"])
-        }
+        ensureSalvageStarted(ctx: ctx, record: rec)
         let t0 = Date()
         let end = t0.addingTimeInterval(ctx.config.hooks.salvageWait)
         var state = store.load(id)?.salvage
