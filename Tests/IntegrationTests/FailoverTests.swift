@@ -60,8 +60,11 @@ final class FailoverLab: @unchecked Sendable {
 
     /// A failover whose jobs start once the manager monitors (its start-up checks take seconds;
     /// a job started before would have left its copying phase when MHA's hooks run).
+    /// MHA's hooks run the binaries of this build (hooks/ would otherwise pick the newest build).
+    var hookEnv: [String: String] { ["MHA_BACKUP_BIN_DIR": (binary as NSString).deletingLastPathComponent] }
+
     func failover(wholeHost: Bool, prepare: () throws -> Void) throws -> String? {
-        try sb.startManager()
+        try sb.startManager(extraEnv: hookEnv)
         try prepare()
         _ = try sb.killMaster(wholeHost: wholeHost)
         return try sb.waitManager()
@@ -294,7 +297,7 @@ struct FailoverScenarioTests {
         let jobId = "s3-job-\(UInt32.random(in: 0...999999))"
         let job = try lab.startBackup(id: jobId, source: lab.h3)
         _ = try lab.waitStarted(jobId)
-        let r = try lab.sb.onlineSwitch(to: lab.h2)
+        let r = try lab.sb.onlineSwitch(to: lab.h2, extraEnv: lab.hookEnv)
         #expect(r.succeeded, "masterha_master_switch: \(r.stdoutString.suffix(2000))")
         let rec = try lab.lastFailover()
         #expect(rec.kind == .switchover)
@@ -351,7 +354,7 @@ struct FailoverScenarioTests {
     /// detection (about 4-5 s of pings, with a second of jitter) is left out. `prepare` runs once
     /// the manager monitors (MHA's start-up checks would wait on a held lock themselves).
     func timedFailover(prepare: () throws -> Void = {}) throws -> (TimeInterval, String?, String) {
-        try lab.sb.startManager()
+        try lab.sb.startManager(extraEnv: lab.hookEnv)
         try prepare()
         _ = try lab.sb.killMaster(wholeHost: false)
         let new = try lab.sb.waitManager()
