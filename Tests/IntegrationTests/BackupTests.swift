@@ -66,10 +66,10 @@ struct BackupIntegrationTests {
     func incremental() throws {
         let h = try requireSandbox()
         let ctx = try h.context()
-        let full = try lastManifest(h, try h.run(["backup", "full", "--source", "127.0.0.13", "--json"]).stdout)
+        let full = try lastManifest(h, try h.run(["backup", "full", "--source", h.replica2, "--json"]).stdout)
         _ = try h.sandbox.sql(host: try h.master(), "INSERT INTO lab.t (v) VALUES ('incr-1'), ('incr-2')")
         try h.waitReplicasCaughtUp()
-        let r = try h.run(["backup", "incremental", "--source", "127.0.0.13", "--json"])
+        let r = try h.run(["backup", "incremental", "--source", h.replica2, "--json"])
         #expect(r.code == 0, "stderr: \(r.stderr)")
         let inc = try lastManifest(h, r.stdout)
         #expect(inc.parent == full.id)
@@ -123,7 +123,7 @@ struct BackupIntegrationTests {
         let ctx = try h.context()
         let log = NSTemporaryDirectory() + "pause-\(UUID().uuidString).log"
         let id = "test-pause-\(UInt32.random(in: 0...999999))"
-        let pid = try h.start(["backup", "full", "--source", "127.0.0.12", "--job-id", id, "--compression", "gzip"], log: log)
+        let pid = try h.start(["backup", "full", "--source", h.replica1, "--job-id", id, "--compression", "gzip"], log: log)
         let reg = JobRegistry(dir: ctx.config.jobsDir)
         let started = h.wait(30) { (try? reg.load(id)).map { $0.pgid > 0 && $0.remotePid != nil } ?? false }
         #expect(started, "job never started: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
@@ -155,7 +155,7 @@ struct BackupIntegrationTests {
         let ctx = try h.context()
         let log = NSTemporaryDirectory() + "abort-\(UUID().uuidString).log"
         let id = "test-abort-\(UInt32.random(in: 0...999999))"
-        let pid = try h.start(["backup", "full", "--source", "127.0.0.12", "--job-id", id, "--compression", "gzip"], log: log)
+        let pid = try h.start(["backup", "full", "--source", h.replica1, "--job-id", id, "--compression", "gzip"], log: log)
         let reg = JobRegistry(dir: ctx.config.jobsDir)
         #expect(h.wait(30) { (try? reg.load(id)).map { $0.pgid > 0 && $0.remotePid != nil } ?? false })
         let a = try h.run(["jobs", "abort", id])
@@ -166,17 +166,17 @@ struct BackupIntegrationTests {
         #expect(m.status == .aborted)
         #expect(!FileManager.default.fileExists(atPath: "\(ctx.config.backupsDir)/\(id)/COMMITTED"))
         // No connection of the backup user is left on the source, and no backup lock.
-        let conns = try h.sql("127.0.0.12", "SELECT ID, COMMAND, STATE, INFO FROM information_schema.PROCESSLIST WHERE USER='backup'")
+        let conns = try h.sql(h.replica1, "SELECT ID, COMMAND, STATE, INFO FROM information_schema.PROCESSLIST WHERE USER='backup'")
         #expect(conns.isEmpty, "left: \(conns)")
         // Taking every backup stage ourselves within 2 s proves nobody else holds one.
-        let stages = try h.sandbox.sql(host: "127.0.0.12", "SET SESSION lock_wait_timeout = 2; BACKUP STAGE START; BACKUP STAGE FLUSH; BACKUP STAGE BLOCK_DDL; BACKUP STAGE BLOCK_COMMIT; BACKUP STAGE END; SELECT 'stages-ok' AS r")
+        let stages = try h.sandbox.sql(host: h.replica1, "SET SESSION lock_wait_timeout = 2; BACKUP STAGE START; BACKUP STAGE FLUSH; BACKUP STAGE BLOCK_DDL; BACKUP STAGE BLOCK_COMMIT; BACKUP STAGE END; SELECT 'stages-ok' AS r")
         #expect(stages.contains("stages-ok"))
         #expect(h.wait(5) { processStates(program: "mariabackup").isEmpty }, "mariabackup still runs")
         // The replica replicates again (the tool may have stopped its SQL thread).
-        let st = try h.sql("127.0.0.12", "SHOW SLAVE STATUS").first.flatMap(ReplicaStatus.init(row:))
+        let st = try h.sql(h.replica1, "SHOW SLAVE STATUS").first.flatMap(ReplicaStatus.init(row:))
         #expect(st?.sqlRunning == true && st?.ioYes == true)
         // An aborted backup is never a parent.
-        #expect(Catalog(dir: ctx.config.backupsDir).latestParent(host: "127.0.0.12", port: 3306, serverId: nil)?.id != id)
+        #expect(Catalog(dir: ctx.config.backupsDir).latestParent(host: h.replica1, port: 3306, serverId: nil)?.id != id)
         #expect((try? reg.load(id)) == nil)
     }
 

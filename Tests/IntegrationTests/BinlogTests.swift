@@ -6,7 +6,7 @@ import Testing
 /// written into the sandbox's), own MHA config (so master_binlog_dir can be bent), and a stream
 /// server id of its own. SQL goes only into the `binlogtest` database.
 private struct BinlogTestBed: Sendable {
-    static var sandboxRoot: String { ProcessInfo.processInfo.environment["MHA_BACKUP_SANDBOX"] ?? "/var/lib/mha-backup-sandbox" }
+    static var sandboxRoot: String { Harness.sandboxRoot }
 
     let scratch: String
     let config: String
@@ -17,10 +17,11 @@ private struct BinlogTestBed: Sendable {
 
     /// `binlogDirs`: the master_binlog_dir every server gets, `{data}` standing for its datadir.
     init(binlogDirs: String = "/nonexistent-binlogtest,{data}", sshPort: Int? = nil) throws {
+        // The shared harness brings the sandbox up when it is not (and down at exit if it did).
+        _ = try requireSandbox()
         let root = Self.sandboxRoot
         let cnf = "\(root)/mha-backup/mha-backup.cnf"
-        try #require(FileManager.default.fileExists(atPath: cnf),
-                     "the sandbox is not up: \(cnf) does not exist (start it with 'mha-backup sandbox up'; these tests never start it)")
+        try #require(FileManager.default.fileExists(atPath: cnf), "the sandbox is not up: \(cnf) does not exist")
         scratch = NSTemporaryDirectory() + "mha-backup-binlogtest-\(getpid())-\(UUID().uuidString.prefix(8))"
         try AtomicFile.makeDirectory(scratch, mode: 0o700)
         streamServerId = 4_243_000 + Int(getpid() % 1000)
@@ -52,10 +53,10 @@ private struct BinlogTestBed: Sendable {
         try AtomicFile.write(text, to: config, mode: 0o600)
         ctx = try Context.load(configPath: config)
         master = try ctx.catalogMaster().0
-        guard let last = master.address.split(separator: ".").last.flatMap({ Int($0) }), (11...13).contains(last) else {
+        guard let last = master.address.split(separator: ".").last.flatMap({ Int($0) }), ((Harness.base + 1)...(Harness.base + 3)).contains(last) else {
             throw MBError(.failed, "the master \(master.address) is not a sandbox host")
         }
-        hostIndex = last - 10
+        hostIndex = last - Harness.base
     }
 
     var hostDir: String { "\(Self.sandboxRoot)/h\(hostIndex)" }
@@ -230,7 +231,7 @@ struct BinlogIntegrationTests {
         }
         for n in mine {
             // Each file this test closed holds its INSERT: a GTID of the master's server id.
-            #expect(idx.entry(n)?.lastGtid?.hasPrefix("0-\(10 + s.hostIndex)-") == true, "\(n): \(String(describing: idx.entry(n)))")
+            #expect(idx.entry(n)?.lastGtid?.hasPrefix("0-\(Harness.base + s.hostIndex)-") == true, "\(n): \(String(describing: idx.entry(n)))")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: a.dir).filter { $0.hasSuffix(".partial") } == [])
 

@@ -18,7 +18,7 @@ final class Harness: @unchecked Sendable {
     private init() {
         let file = URL(fileURLWithPath: #filePath)
         repo = file.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        var sb = Sandbox(root: ProcessInfo.processInfo.environment["MHA_BACKUP_SANDBOX"] ?? Sandbox.defaultRoot, repo: repo)
+        var sb = Sandbox(root: Harness.sandboxRoot, repo: repo, base: Harness.base)
         sb.log = { _ in }
         sandbox = sb
         let env = ProcessInfo.processInfo.environment
@@ -27,6 +27,16 @@ final class Harness: @unchecked Sendable {
     }
 
     var config: String { sandbox.backupCnf }
+
+    /// `MHA_BACKUP_SANDBOX_BASE=N` runs these suites on 127.0.0.(N+1)-(N+3) (default 10), beside
+    /// a sandbox someone else uses.
+    static var base: Int { ProcessInfo.processInfo.environment["MHA_BACKUP_SANDBOX_BASE"].flatMap { Int($0) } ?? 10 }
+    static var sandboxRoot: String {
+        ProcessInfo.processInfo.environment["MHA_BACKUP_SANDBOX"] ?? (base == 10 ? Sandbox.defaultRoot : "\(Sandbox.defaultRoot)-\(base)")
+    }
+    /// The two replicas of the fresh sandbox (host 1 is the master).
+    var replica1: String { "127.0.0.\(Harness.base + 2)" }
+    var replica2: String { "127.0.0.\(Harness.base + 3)" }
 
     /// Brings the sandbox up once; a missing program is a failure naming its package.
     func ensureUp() throws {
