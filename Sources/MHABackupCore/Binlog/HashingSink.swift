@@ -10,9 +10,9 @@ public struct BinlogDigest: Sendable {
     public var scan: BinlogEventScanner
 }
 
-/// Copy and checksum in one pass: the reader fills 1 MiB buffers, hands each full buffer to
-/// `onBuffer` (the file write, on the reader's thread), then to a worker thread that runs SHA-256
-/// and the event scan. A small pool of buffers bounds memory and pushes back on the reader when
+/// Copy and checksum in one pass: the reader fills 1 MiB buffers and hands each full buffer to a
+/// worker thread that writes it (`onBuffer`), runs SHA-256 and the event scan; the reader never
+/// waits for the disk (P3: writing on the reader's thread stalled ssh on a full pipe). A small pool of buffers bounds memory and pushes back on the reader when
 /// hashing falls behind (PERF-FACTS: hash on another thread than the reader).
 public final class BackgroundHasher: @unchecked Sendable {
     public let bufferSize: Int
@@ -25,13 +25,14 @@ public final class BackgroundHasher: @unchecked Sendable {
     private let hasher = SHA256Hasher()
     private var scanner = BinlogEventScanner()
     private var hashed: Int64 = 0
+    private var writeError: Error?
     // Reader-side state (only the reader's thread touches these).
     private var current: UnsafeMutableRawPointer?
     private var fill = 0
     private var finished = false
     private let onBuffer: ((UnsafeRawBufferPointer) throws -> Void)?
 
-    public init(bufferSize: Int = 1 << 20, buffers: Int = 4, onBuffer: ((UnsafeRawBufferPointer) throws -> Void)? = nil) {
+    public init(bufferSize: Int = 1 << 20, buffers: Int = 16, onBuffer: ((UnsafeRawBufferPointer) throws -> Void)? = nil) {
         self.bufferSize = bufferSize
         self.onBuffer = onBuffer
         for _ in 0..<max(2, buffers) {
@@ -52,6 +53,7 @@ public final class BackgroundHasher: @unchecked Sendable {
     /// Takes bytes in any chunk size (the runner's reads are often 64 KiB pipe-fulls).
     public func consume(_ data: UnsafeRawBufferPointer) throws {
         precondition(!finished, "consume after finish")
+        if let e = pendingError() { throw e }
         guard let base = data.baseAddress else { return }
         var off = 0
         while off < data.count {
@@ -74,6 +76,7 @@ public final class BackgroundHasher: @unchecked Sendable {
         stop()
         cond.lock()
         defer { cond.unlock() }
+        if let e = writeError { throw e }
         return BinlogDigest(sha256: hasher.finalizeHex(), size: hashed, scan: scanner)
     }
 
@@ -96,10 +99,15 @@ public final class BackgroundHasher: @unchecked Sendable {
         cond.unlock()
     }
 
+    private func pendingError() -> Error? {
+        cond.lock(); defer { cond.unlock() }
+        return writeError
+    }
+
     private func flush() throws {
         guard let c = current, fill > 0 else { return }
         let n = fill
-        try onBuffer?(UnsafeRawBufferPointer(start: c, count: n))
+        if let e = pendingError() { throw e }
         cond.lock()
         queue.append((c, n))
         cond.broadcast()
@@ -126,7 +134,13 @@ public final class BackgroundHasher: @unchecked Sendable {
                 return
             }
             let (buf, n) = queue.removeFirst()
+            let failed = writeError != nil
             cond.unlock()
+            if !failed, let onBuffer {
+                do { try onBuffer(UnsafeRawBufferPointer(start: buf, count: n)) } catch {
+                    cond.lock(); writeError = error; cond.unlock()
+                }
+            }
             hasher.update(buf, count: n)
             scanner.feed(UnsafeRawBufferPointer(start: buf, count: n))
             cond.lock()

@@ -173,6 +173,8 @@ public struct ProcessRunner: Sendable {
                     let p = try Self.pipe()
                     outFd = p.1
                     stdoutReadFd = p.0
+                    // A 1 MiB pipe (best effort): fewer wake-ups when we stream gigabytes.
+                    _ = fcntl(p.0, 1031 /* F_SETPIPE_SZ */, Int32(1 << 20))
                 case .fd(let fd):
                     outFd = fd
                     outOwned = false
