@@ -9,7 +9,8 @@
 #
 #   ours            .build/release/mha-backup backup full --source SRC --json   (the sandbox config:
 #                   nice 10 + ionice -c2 -n7 on the source, zstd -T0 -3 there, SHA-256 via libcrypto
-#                   on a second thread while writing, fsync, checkpoints over a 2nd ssh, manifest, commit)
+#                   on a second thread while writing, fsync, checkpoint files (in the same ssh
+#                   session since 152f194, a second ssh before), manifest, commit marker)
 #   ours-nice0      the same with a temp copy of the config (mode 0600) that sets nice = 0 under [backup]
 #   bare-sha256sum  ssh SRC 'mkdir -p DIR && mariabackup <same options> | zstd -q -T0 -3 -c' > FILE && sha256sum FILE
 #   bare-openssl    the same, hashed with openssl dgst -sha256 (SHA-NI; coreutils sha256sum has none here)
@@ -20,7 +21,8 @@
 #
 # Outputs are deleted between runs (ours: the catalog folder of the id it printed; bare: the file
 # and its lsn dir). Results: bench/results/p4-<date>.txt; raw logs: bench/out/p4-<date>/ (ignored by git).
-# P4_REF=<commit> builds and measures a snapshot of that commit instead of the working tree.
+# P4_REF=<commit> builds and measures a snapshot of that commit instead of the working tree (kept in
+# bench/out/src-<rev>, ignored by git, reused by the next run of the same commit; delete when done).
 # Set P4_TRACE=0 to skip the extra strace'd run of ours that prints where its time goes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
