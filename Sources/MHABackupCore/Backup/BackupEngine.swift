@@ -26,8 +26,6 @@ public struct ToolProgress: Sendable {
     public var completedOK = false
     public var binlogLine: Coordinates?
     public var replicaLine: Coordinates?
-    public var checkpointLSN: Int64?
-    public var sqlThreadStopped = false
     /// Files the remote command printed after the tool (`@@MHA-BACKUP-FILE name` then its lines).
     public var files: [String: String] = [:]
     private var currentFile: String?
@@ -51,8 +49,6 @@ public struct ToolProgress: Sendable {
         if let r = line.range(of: "MHA_BACKUP_REMOTE_PID=") { remotePid = Int(line[r.upperBound...].trimmingCharacters(in: .whitespaces)) }
         if let r = line.range(of: "MHA_BACKUP_RC=") { toolRC = Int32(line[r.upperBound...].trimmingCharacters(in: .whitespaces)) }
         if line.contains("completed OK!") { completedOK = true; phase = .finishing }
-        if line.contains("Slave is safe to backup") { sqlThreadStopped = true }
-        if line.contains("Starting slave SQL thread") || line.contains("Starting replica SQL thread") { sqlThreadStopped = false }
         if line.contains("MySQL slave binlog position:") || line.contains("MySQL replica binlog position:") {
             // `master '' filename 'f' position 'p'` (the first quoted value names the master connection).
             let quoted = ToolOutput.matches(#"'([^']*)'"#, in: line)
@@ -63,9 +59,6 @@ public struct ToolProgress: Sendable {
             }
         } else if line.contains("MySQL binlog position:") {
             binlogLine = ToolOutput.binlogPosFromInfo(line)
-        }
-        if let r = line.range(of: "latest check point (for incremental): '") {
-            checkpointLSN = Int64(line[r.upperBound...].prefix(while: { $0.isNumber }))
         }
         if phase == .connecting && (line.contains("Copying ") || line.contains("Streaming ") || line.contains("Retrieving table structure")
                                     || line.contains("Sending SELECT query")) {

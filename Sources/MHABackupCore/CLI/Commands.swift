@@ -42,14 +42,12 @@ enum ListCommand {
             return
         }
         if all.isEmpty { print("no backups in \(ctx.config.backupsDir)"); return }
-        let f = ISO8601DateFormatter()
         print("ID                                            STATUS    TYPE         METHOD       SOURCE               TL  SIZE        BINLOG")
         for m in all {
             let pad = { (s: String, n: Int) in s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
             let bl = m.binlog.map { "\($0.file):\($0.position)\($0.gtid.map { " [\($0)]" } ?? "")" } ?? "-"
             print("\(pad(m.id, 45)) \(pad(m.status.rawValue, 9)) \(pad(m.type.rawValue, 12)) \(pad(m.method.rawValue, 12)) \(pad("\(m.sourceHost):\(m.sourcePort)", 20)) \(pad(m.timeline.map(String.init) ?? "-", 3)) \(pad(formatBytes(m.compressedBytes), 11)) \(bl)"
                   + (m.parent.map { "  parent=\($0)" } ?? "") + (m.status == .complete ? "" : "  (\(m.message ?? ""))"))
-            _ = f
         }
     }
 }

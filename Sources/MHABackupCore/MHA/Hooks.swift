@@ -585,7 +585,7 @@ final class HookRunner {
     func report() -> Int32 {
         let success = args.newMaster != nil
         let rec = openRecord(kind: .failover)
-        if let ctx = h.ctx {
+        if h.ctx != nil {
             if h.dryRun {
                 h.say(success
                       ? "plan: archive MHA's saved binlogs, re-point backups and the stream to \(args.newMaster!.host), resume or abort paused jobs, lift the fence, start a full backup"
@@ -598,7 +598,6 @@ final class HookRunner {
                     h.record("worker started", outcome: "ok", message: "pid \(pid): \(w.joined(separator: " "))", quiet: true)
                 }
             }
-            _ = ctx
             if !success && !h.dryRun {
                 h.alert("critical", "MHA failover of \(args.origMaster?.host ?? "?") failed", details: args["body"] ?? "")
             }

@@ -63,7 +63,7 @@ public struct Topology: Sendable, Codable {
     public static func probe(_ s: MHAServer, client: MySQLClient) -> ServerState {
         var st = ServerState(server: s, reachable: false)
         do {
-            // One client call for all of it: three result sets separated by a marker row.
+            // Four short client calls (variables, GTID, binlog status, replica status); each is bounded.
             let rows = try client.query("SELECT @@version AS version, @@server_id AS server_id, @@read_only AS read_only, @@log_bin AS log_bin, @@datadir AS datadir, @@binlog_format AS binlog_format")
             guard let r = rows.first else { throw MBError.failed("no answer") }
             st.reachable = true
