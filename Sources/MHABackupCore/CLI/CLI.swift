@@ -12,6 +12,9 @@ public enum CLI {
       fence status|up|down [--ttl S] [--reason TEXT]
       audit [--failover ID | --last] [--json]  one failover's story, in order
       status [--json]                         fence, open failover, timeline, jobs, last backup, problems
+      verify [ID | --all | --latest] [--level files|structure|restore] [--json]
+      restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G) --target-dir DIR
+              [--port P --start] [--plan] [--json]   point-in-time restore across failovers
       drill --new-master HOST [--dead-master-ssh yes|no]   the failover sequence with today's topology (dry run)
       sandbox up|down|status|env|kill-master --host|--mysqld|failover --host|--mysqld|switch --new-master HOST
               [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
@@ -85,6 +88,13 @@ public enum CLI {
         case "fence":
             let a = try Arguments(rest, valued: ["config", "ttl", "reason"], flags: ["json"])
             try FenceCommand.run(try ctx(a), args: a)
+        case "verify":
+            let a = try Arguments(rest, valued: ["config", "level"], flags: ["all", "latest", "json"])
+            try VerifyCommand.run(try ctx(a), args: a)
+        case "restore":
+            let a = try Arguments(rest, valued: ["config", "to-time", "to-position", "to-gtid", "target-dir", "port", "backup"],
+                                  flags: ["latest", "start", "plan", "json", "keep-work"])
+            try RestoreCommand.run(try ctx(a), args: a)
         case "drill":
             let a = try Arguments(rest, valued: ["config", "new-master", "dead-master-ssh"], flags: [])
             try DrillCommand.run(try ctx(a), args: a)

@@ -96,6 +96,12 @@ public struct BackupConfig: Sendable {
     public var clientTimeout: TimeInterval = 10
     public var fenceTTL: TimeInterval = 3600
 
+    /// `[restore]`: where `verify --level restore` makes its scratch datadir (mariadbd, running as
+    /// `mysql`, must reach it), and the memory prepare and the scratch server may use.
+    public var restoreScratchDir = "/var/tmp"
+    public var restoreUseMemory = "1G"
+    public var restoreBufferPool = "1G"
+
     public var streamServerId = 4_242_001
     public var binlogTimeout: TimeInterval = 3600
     public var mysqlFlavor: Flavor = .auto
@@ -137,6 +143,7 @@ public struct BackupConfig: Sendable {
         "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
         "client": ["timeout"],
         "binlog": ["stream_server_id", "timeout"],
+        "restore": ["scratch_dir", "use_memory", "buffer_pool"],
         "hooks": ["on_failover", "critical_path_seconds", "salvage_wait", "chain_timeout", "kill_foreign_backup_locks",
                   "full_backup_after_failover", "full_backup_after_switch", "abort_failover_on_error", "failover_ttl"],
         "chain": Set(HookKind.allCases.map(\.rawValue)),
@@ -255,6 +262,14 @@ public struct BackupConfig: Sendable {
         }
         if let n = try int("client", "timeout", 1...3600) { c.clientTimeout = TimeInterval(n) }
         if let n = try int("binlog", "stream_server_id", 1...4_294_967_295) { c.streamServerId = n }
+        if let s = try path("restore", "scratch_dir") { c.restoreScratchDir = s }
+        for (key, set) in [("use_memory", \BackupConfig.restoreUseMemory), ("buffer_pool", \BackupConfig.restoreBufferPool)] as [(String, WritableKeyPath<BackupConfig, String>)] {
+            guard let e = opt("restore", key) else { continue }
+            guard e.value.range(of: #"^[1-9][0-9]*[KMGkmg]?$"#, options: .regularExpression) != nil else {
+                throw MBError.config("\(p):\(e.line): \(q(key)) must be a size like '1G' or '512M', got \(q(e.value))")
+            }
+            c[keyPath: set] = e.value
+        }
         if let n = try int("binlog", "timeout", 1...2_592_000) { c.binlogTimeout = TimeInterval(n) }
         func bool(_ sec: String, _ key: String) throws -> Bool? {
             guard let e = opt(sec, key) else { return nil }

@@ -1,0 +1,309 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a restore did, step by step, with the time of each (RTO).
+public struct RestoreResult: Codable, Sendable {
+    public var targetDir: String
+    public var target: String
+    public var chain: [String]
+    public var steps: [Step] = []
+    public var seconds: Double = 0
+    /// Transactions replayed per segment (`host:port timeline N` → count of GTIDs/XIDs seen).
+    public var replayed: [String] = []
+    public var warnings: [String] = []
+    /// Set when the server was left running (`--start`).
+    public var server: LeftRunning?
+
+    public struct Step: Codable, Sendable {
+        public var name: String
+        public var seconds: Double
+    }
+    public struct LeftRunning: Codable, Sendable {
+        public var pid: Int32
+        public var port: Int?
+        public var socket: String
+        public var pidFile: String
+    }
+}
+
+/// Carries out a `RestorePlan`: unpack each backup of the chain while checking its SHA-256
+/// against the manifest, prepare (full, then each incremental), move it into the target, start a
+/// private mariadbd, replay the binlog segments with `mariadb-binlog | mariadb`, then stop it
+/// (or leave it running with `start`). Every program runs through the ProcessRunner with a bound.
+public final class RestoreExecutor: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var targetDir: String
+        public var port: Int?
+        /// Leave the server running on 127.0.0.1:port at the end.
+        public var start = false
+        public var keepWork = false
+        /// Keep the server running after replay for a caller that checks it (verify); it stops it.
+        public var keepServerForCaller = false
+        public var useMemory: String?
+        public var bufferPool: String?
+
+        public init(targetDir: String, port: Int? = nil, start: Bool = false) {
+            self.targetDir = targetDir
+            self.port = port
+            self.start = start
+        }
+    }
+
+    public let ctx: Context
+    public let plan: RestorePlan
+    public let options: Options
+    public var runner = ProcessRunner()
+    /// One line per step (stderr in the CLI).
+    public var log: (String) -> Void = { eprint("mha-backup: restore: \($0)") }
+    /// The server, while one runs (verify reads it, then calls `finish`).
+    public private(set) var server: ScratchServer?
+    private var runDir: String?
+    private var workDir: String?
+    private var result: RestoreResult
+
+    public init(ctx: Context, plan: RestorePlan, options: Options) {
+        self.ctx = ctx
+        self.plan = plan
+        self.options = options
+        result = RestoreResult(targetDir: options.targetDir, target: plan.target, chain: plan.chain.map(\.id))
+    }
+
+    var timeout: TimeInterval { ctx.config.backupTimeout }
+
+    /// Runs the whole restore. On failure everything it started is stopped and its work folder removed;
+    /// the target folder is left for inspection only when it did not exist before... it is removed
+    /// when we created it.
+    public func run() throws -> RestoreResult {
+        signal(SIGPIPE, SIG_IGN)
+        let t0 = Date()
+        let target = options.targetDir
+        let existed = FileManager.default.fileExists(atPath: target)
+        let needServer = !plan.base.method.isPhysical || !plan.segments.isEmpty || options.start || options.keepServerForCaller
+        if needServer, let blocked = ScratchServer.blockedAncestor(of: target) {
+            throw MBError(.usage, "option '--target-dir': user 'mysql' cannot reach \(q(target)): \(q(blocked)) is closed to it",
+                          hint: "choose a folder mariadbd (running as mysql) can reach, e.g. under /var/lib or /var/tmp")
+        }
+        try step("check binlog checksums") { try RestoreGate.checkBinlogs(plan) }
+        do {
+            try prepareTarget(target)
+            let parent = (target as NSString).deletingLastPathComponent
+            let work = "\(parent.isEmpty ? "." : parent)/.mha-restore-\((target as NSString).lastPathComponent)-\(getpid())"
+            try? FileManager.default.removeItem(atPath: work)
+            try AtomicFile.makeDirectory(work, mode: 0o700)
+            workDir = work
+
+            if plan.base.method.isPhysical {
+                try restorePhysical(work: work, target: target)
+            }
+            try ScratchServer.chownToMysql([target], runner: runner)
+
+            if needServer {
+                let rd = try ScratchServer.makeRunDir()
+                runDir = rd
+                var port = options.port
+                if options.start, port == nil { port = try ScratchServer.freePort() }
+                if let p = port, ScratchServer.portInUse(p) {
+                    throw MBError(.unavailable, "port \(p) on 127.0.0.1 is in use; choose another with --port")
+                }
+                if !plan.base.method.isPhysical {
+                    try step("initialize datadir") { try initializeDatadir(target) }
+                }
+                let s = ScratchServer(datadir: target, runDir: rd, port: port)
+                s.runner = runner
+                try step("start mariadbd") { try s.start(timeout: 600, bufferPool: options.bufferPool ?? ctx.config.restoreBufferPool) }
+                server = s
+                if !plan.base.method.isPhysical {
+                    try step("load dump \(plan.base.id)") { try loadDump(plan.base, into: s) }
+                }
+                for seg in plan.segments {
+                    try step("replay \(seg.host):\(seg.port) timeline \(seg.timeline)") { try replay(seg, into: s) }
+                }
+            }
+            result.seconds = Date().timeIntervalSince(t0)
+            if !options.keepServerForCaller { try finish() }
+            return result
+        } catch {
+            server?.stop()
+            server = nil
+            if let rd = runDir { try? FileManager.default.removeItem(atPath: rd) }
+            if let w = workDir, !options.keepWork { try? FileManager.default.removeItem(atPath: w) }
+            if !existed { try? FileManager.default.removeItem(atPath: target) } else { emptyFolder(target) }
+            throw error
+        }
+    }
+
+    /// Stops the server (or leaves it for the DBA with `start`) and removes the work folders.
+    @discardableResult
+    public func finish() throws -> RestoreResult {
+        if let s = server {
+            if options.start {
+                s.dropAccount()
+                result.server = .init(pid: s.pid, port: s.port, socket: s.socket, pidFile: s.pidFile)
+            } else {
+                s.stop()
+                if let rd = runDir { try? FileManager.default.removeItem(atPath: rd) }
+            }
+            server = nil
+        }
+        if let w = workDir, !options.keepWork { try? FileManager.default.removeItem(atPath: w) }
+        workDir = nil
+        return result
+    }
+
+    /// Stops everything and removes the target too (verify's scratch restore).
+    public func discard() {
+        server?.stop()
+        server = nil
+        if let rd = runDir { try? FileManager.default.removeItem(atPath: rd) }
+        if let w = workDir { try? FileManager.default.removeItem(atPath: w) }
+        try? FileManager.default.removeItem(atPath: options.targetDir)
+    }
+
+    func step<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        let t = Date()
+        log("\(name) ...")
+        let v = try body()
+        let s = Date().timeIntervalSince(t)
+        result.steps.append(.init(name: name, seconds: (s * 1000).rounded() / 1000))
+        log("\(name): done in \(String(format: "%.1f", s)) s")
+        return v
+    }
+
+    func prepareTarget(_ target: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw MBError(.usage, "option '--target-dir': \(q(target)) exists and is not a folder") }
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? []
+            guard entries.isEmpty else {
+                throw MBError(.usage, "option '--target-dir': \(q(target)) is not empty", hint: "restore into a new or empty folder; nothing was changed")
+            }
+        } else {
+            let parent = (target as NSString).deletingLastPathComponent
+            guard parent.isEmpty || FileManager.default.fileExists(atPath: parent) else {
+                throw MBError(.noInput, "option '--target-dir': the parent folder \(q(parent)) does not exist")
+            }
+            try AtomicFile.makeDirectory(target, mode: 0o750)
+        }
+    }
+
+    func emptyFolder(_ dir: String) {
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            try? FileManager.default.removeItem(atPath: "\(dir)/\(f)")
+        }
+    }
+
+    // MARK: physical
+
+    func restorePhysical(work: String, target: String) throws {
+        var dirs: [String] = []
+        for (i, m) in plan.chain.enumerated() {
+            let dir = "\(work)/\(i)-\(m.type.rawValue)"
+            try AtomicFile.makeDirectory(dir, mode: 0o700)
+            try step("unpack \(m.id)") { try unpack(m, into: dir) }
+            dirs.append(dir)
+        }
+        let tool = plan.base.method == .xtrabackup ? "xtrabackup" : "mariabackup"
+        try step("prepare \(plan.chain[0].id)") {
+            try runTool([tool, "--prepare", "--use-memory=\(options.useMemory ?? ctx.config.restoreUseMemory)", "--target-dir=\(dirs[0])"], what: "prepare of \(q(plan.chain[0].id))")
+        }
+        for (i, m) in plan.chain.enumerated().dropFirst() {
+            try step("apply incremental \(m.id)") {
+                try runTool([tool, "--prepare", "--use-memory=\(options.useMemory ?? ctx.config.restoreUseMemory)", "--target-dir=\(dirs[0])", "--incremental-dir=\(dirs[i])"],
+                            what: "prepare of incremental \(q(m.id))")
+            }
+        }
+        try step("move into \(target)") {
+            try runTool([tool, "--move-back", "--target-dir=\(dirs[0])", "--datadir=\(target)"], what: "move-back into \(q(target))")
+        }
+    }
+
+    func runTool(_ argv: [String], what: String) throws {
+        let r = try runner.run(Command(argv), timeout: timeout, outputLimit: 1 << 20)
+        guard r.succeeded else {
+            let tail = r.stages[0].stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
+            throw MBError(.failed, "\(what) failed (\(r.stages[0].statusText)): \(tail)")
+        }
+    }
+
+    /// The stream of one backup through decompress | mbstream -x, its SHA-256 taken on the way.
+    func unpack(_ m: Manifest, into dir: String) throws {
+        guard let f = m.files.first(where: { $0.name.hasPrefix("backup.xbstream") }) else {
+            throw MBError(.dataError, "backup \(q(m.id)) has no backup.xbstream file in its manifest")
+        }
+        var stages: [Command] = []
+        if let d = m.compression.decompressArgv { stages.append(Command(d)) }
+        stages.append(Command(["mbstream", "-x", "-C", dir]))
+        try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "unpack of \(q(m.id))")
+        guard FileManager.default.fileExists(atPath: "\(dir)/xtrabackup_checkpoints") else {
+            throw MBError(.dataError, "unpack of \(q(m.id)): the stream held no xtrabackup_checkpoints")
+        }
+    }
+
+    /// Runs `stages` with the file on stdin. The file was checked against the manifest before
+    /// the restore began (RestoreGate); the tools check their own framing (zstd, mbstream).
+    func feed(file path: String, into stages: [Command], what: String, stdout: StdoutSink = .discard) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw MBError(.noInput, "cannot open \(q(path)): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var opts = RunOptions(timeout: timeout)
+        opts.stdin = .fd(fd)
+        opts.stdout = stdout
+        let r = try runner.runPipeline(stages, options: opts)
+        guard r.succeeded else { throw MBError(.dataError, "\(what) failed: \(r.failureSummary)") }
+    }
+
+    // MARK: logical
+
+    func initializeDatadir(_ target: String) throws {
+        var argv = ["mariadb-install-db", "--no-defaults", "--datadir=\(target)", "--skip-test-db"]
+        if geteuid() == 0 { argv.append("--user=mysql") }
+        let r = try runner.run(Command(argv), timeout: 600)
+        guard r.succeeded else { throw MBError(.failed, "mariadb-install-db into \(q(target)) failed: \(r.failureSummary)") }
+    }
+
+    func loadDump(_ m: Manifest, into s: ScratchServer) throws {
+        guard let f = m.files.first(where: { $0.name.hasPrefix("dump.sql") }) else {
+            throw MBError(.dataError, "backup \(q(m.id)) has no dump.sql file in its manifest")
+        }
+        var stages: [Command] = []
+        if let d = m.compression.decompressArgv { stages.append(Command(d)) }
+        stages.append(s.client(["--binary-mode", "--max-allowed-packet=1G"]))
+        try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "load of dump \(q(m.id))")
+    }
+
+    // MARK: binlogs
+
+    /// mariadb-binlog's argv for one segment.
+    public static func binlogArgv(_ seg: ReplaySegment) -> [String] {
+        var argv = ["mariadb-binlog", "--no-defaults", "--verify-binlog-checksum", "--skip-gtid-strict-mode", "--start-position=\(seg.startPosition)"]
+        switch seg.stop {
+        case .end: break
+        case .position(let p): argv.append("--stop-position=\(p)")
+        case .datetime(let d): argv.append("--stop-datetime=\(RestoreTarget.format(d))")
+        case .gtid(let g): argv.append("--stop-position=\(g)")
+        }
+        return argv + seg.files.map(\.path)
+    }
+
+    func replay(_ seg: ReplaySegment, into s: ScratchServer) throws {
+        let binlog = Command(Self.binlogArgv(seg), environment: ["TZ": "UTC"])
+        var opts = RunOptions(timeout: timeout)
+        opts.stdout = .discard
+        let r = try runner.runPipeline([binlog, s.client(["--binary-mode", "--max-allowed-packet=1G"])], options: opts)
+        let err = r.stages[0].stderr
+        let truncated = err.contains("Event truncated") || err.contains("Error in log format") || err.contains("crc check failed")
+        let lastIsUnclosed = seg.files.last?.origin == .streamUnclosed
+        if truncated && lastIsUnclosed && r.stages[1].succeeded && r.stages[0].exitCode == 0 {
+            result.warnings.append("\(seg.files.last!.name) of \(seg.host): the stream's copy ends mid-event; the transaction cut there was rolled back")
+        } else if truncated {
+            throw MBError(.dataError, "replay of \(seg.host):\(seg.port) timeline \(seg.timeline): mariadb-binlog read a truncated event in \(seg.files.map { q($0.path) }.joined(separator: ", "))")
+        }
+        guard r.stages.allSatisfy(\.succeeded), !r.timedOut else {
+            throw MBError(.failed, "replay of \(seg.host):\(seg.port) timeline \(seg.timeline) failed: \(r.failureSummary)")
+        }
+        result.replayed.append("\(seg.host):\(seg.port) timeline \(seg.timeline): \(seg.files.count) file(s)")
+    }
+}

@@ -1,0 +1,423 @@
+import Foundation
+
+/// Where a restore stops.
+public enum RestoreTarget: Sendable, Equatable, CustomStringConvertible {
+    /// As far as the archive goes: the newest backup and every binlog after it.
+    case latest
+    /// The backup's own consistent point, no binlogs (`--backup ID` alone).
+    case backupPoint
+    /// Up to (not including) the first event at or after this second.
+    case time(Date)
+    /// Up to this position of one server's binlog (`[HOST:]FILE:POS`).
+    case position(host: String?, file: String, position: Int64)
+    /// Up to and including this GTID (MariaDB `domain-server-seq`).
+    case gtid(String)
+
+    public var description: String {
+        switch self {
+        case .latest: return "the newest archived binlog event"
+        case .backupPoint: return "the backup's own point"
+        case .time(let d): return RestoreTarget.format(d) + " UTC"
+        case .position(let h, let f, let p): return (h.map { "\($0):" } ?? "") + "\(f):\(p)"
+        case .gtid(let g): return "gtid \(g)"
+        }
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` in UTC, the form `mariadb-binlog --stop-datetime` reads (with TZ=UTC).
+    public static func format(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.string(from: d)
+    }
+
+    /// `--to-time`: ISO 8601 (`2026-11-25T17:20:00Z`, with or without zone: UTC) or `YYYY-MM-DD HH:MM:SS` (UTC).
+    public static func parseTime(_ s: String) throws -> Date {
+        let t = s.trimmingCharacters(in: .whitespaces)
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        for fmt in ["yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss"] {
+            f.dateFormat = fmt
+            if let d = f.date(from: t) { return d }
+        }
+        throw MBError.usage("option '--to-time' must be a UTC time like '2026-11-25 17:20:00' or '2026-11-25T17:20:00Z', got \(q(s))")
+    }
+
+    /// `--to-position`: `FILE:POS` or `HOST:FILE:POS` (HOST may carry `:PORT` before the file? no: a host name only).
+    public static func parsePosition(_ s: String) throws -> RestoreTarget {
+        let parts = s.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 || parts.count == 3, let pos = Int64(parts.last!), pos >= 4,
+              BinlogName(parts[parts.count - 2]) != nil else {
+            throw MBError.usage("option '--to-position' must be FILE:POS or HOST:FILE:POS (e.g. 'mysql-bin.000012:4711'), got \(q(s))")
+        }
+        if parts.count == 3 {
+            guard HostName.isValid(parts[0]) else {
+                throw MBError.usage("option '--to-position' names an invalid host \(q(parts[0]))")
+            }
+        }
+        return .position(host: parts.count == 3 ? parts[0] : nil, file: parts[parts.count - 2], position: pos)
+    }
+
+    /// `--to-gtid`: one MariaDB GTID `domain-server-seq`.
+    public static func parseGtid(_ s: String) throws -> RestoreTarget {
+        guard Gtid(s) != nil else {
+            throw MBError.usage("option '--to-gtid' must be one MariaDB GTID 'domain-server-seq' (e.g. '0-11-1234'), got \(q(s))")
+        }
+        return .gtid(s)
+    }
+}
+
+/// A MariaDB GTID `domain-server-seq`.
+public struct Gtid: Sendable, Equatable {
+    public var domain: UInt32
+    public var server: UInt32
+    public var seq: UInt64
+
+    public init?(_ s: String) {
+        let p = s.trimmingCharacters(in: .whitespaces).split(separator: "-", omittingEmptySubsequences: false)
+        guard p.count == 3, let d = UInt32(p[0]), let sv = UInt32(p[1]), let n = UInt64(p[2]) else { return nil }
+        domain = d
+        server = sv
+        seq = n
+    }
+
+    /// The GTID of `domain` in a position list (`0-11-5,1-12-9`).
+    public static func inList(_ list: String?, domain: UInt32) -> Gtid? {
+        (list ?? "").split(separator: ",").compactMap { Gtid(String($0)) }.first { $0.domain == domain }
+    }
+}
+
+/// One binlog file the restore can read.
+public struct AvailableBinlog: Sendable, Equatable, Codable {
+    public enum Origin: String, Sendable, Codable {
+        /// In the archive with its checksum.
+        case archive
+        /// The binlog stream's copy of a file that never closed (the master died while it was open):
+        /// no checksum, its tail may end mid-event; used only when the archive lacks the file.
+        case streamUnclosed = "stream-unclosed"
+    }
+    public var name: String
+    public var path: String
+    public var size: Int64
+    public var origin: Origin
+    public var sha256: String? = nil
+    public var firstGtid: String? = nil
+    public var lastGtid: String? = nil
+}
+
+/// Where replay of one file or segment stops.
+public enum ReplayStop: Sendable, Equatable, Codable {
+    case end
+    case position(Int64)
+    case datetime(Date)
+    case gtid(String)
+}
+
+/// The binlogs of one timeline's master applied in one `mariadb-binlog | mariadb` run.
+public struct ReplaySegment: Sendable, Codable {
+    public var timeline: Int
+    public var host: String
+    public var port: Int
+    public var files: [AvailableBinlog]
+    /// Position in the first file where replay starts (exclusive of what the base already has).
+    public var startPosition: Int64
+    public var stop: ReplayStop
+    /// Why this segment starts and ends where it does.
+    public var why: String
+}
+
+/// What a restore uses: the base chain (full first), then binlog segments in order.
+public struct RestorePlan: Sendable, Codable {
+    public var target: String
+    public var chain: [Manifest]
+    public var anchor: BackupAnchor?
+    public var segments: [ReplaySegment]
+    public var notes: [String]
+
+    public var base: Manifest { chain.last! }
+
+    /// The plan as lines for a human (`restore --plan`).
+    public func render() -> [String] {
+        var out = ["restore plan: to \(target)"]
+        for (i, m) in chain.enumerated() {
+            let what = "\(m.type.rawValue) \(m.method.rawValue) of \(m.sourceHost):\(m.sourcePort), finished \(m.finishedAt.map(RestoreTarget.format) ?? "?") UTC"
+            out.append("  \(i == 0 ? "base" : "then")  \(m.id)  \(what)")
+        }
+        if let a = anchor {
+            out.append("  point: \(a.host):\(a.port) \(a.coordinates.file):\(a.coordinates.position)"
+                + (a.coordinates.gtid.map { " gtid \($0)" } ?? "") + " (timeline \(a.timeline))")
+        }
+        if segments.isEmpty { out.append("  binlogs: none") }
+        for s in segments {
+            out.append("  binlogs of \(s.host):\(s.port), timeline \(s.timeline): \(s.why)")
+            for (i, f) in s.files.enumerated() {
+                let from = i == 0 ? "from \(s.startPosition)" : "from start"
+                var to = "to end"
+                if i == s.files.count - 1 {
+                    switch s.stop {
+                    case .end: to = "to end"
+                    case .position(let p): to = "to \(p)"
+                    case .datetime(let d): to = "until \(RestoreTarget.format(d)) UTC"
+                    case .gtid(let g): to = "through gtid \(g)"
+                    }
+                }
+                let origin = f.origin == .archive ? "" : " [\(f.origin.rawValue): the master died with it open; its last event may be cut]"
+                out.append("    \(f.name)  \(from) \(to)  (\(f.size) bytes)\(origin)")
+            }
+        }
+        for n in notes { out.append("  note: \(n)") }
+        return out
+    }
+}
+
+/// A backup's consistent point in its timeline master's binlog.
+public struct BackupAnchor: Sendable, Codable, Equatable {
+    public var timeline: Int
+    public var host: String
+    public var port: Int
+    public var coordinates: Coordinates
+    /// When the point was reached (a physical backup's end, a dump's start).
+    public var at: Date
+}
+
+/// Chooses the base chain and the binlog segments from the catalog, the timeline and the archives.
+/// Pure: every input is passed in, so planning is tested without servers.
+public struct RestorePlanner: Sendable {
+    public var backups: [Manifest]
+    public var timeline: Timeline
+    /// Binlogs we hold of one server, oldest first.
+    public var binlogs: @Sendable (_ host: String, _ port: Int) -> [AvailableBinlog]
+    /// Runs on the chosen base before its chain is walked (restore: verify's files check, so a
+    /// restore refuses with verify's own words).
+    public var checkBase: (@Sendable (Manifest) throws -> Void)?
+
+    public init(backups: [Manifest], timeline: Timeline, binlogs: @escaping @Sendable (String, Int) -> [AvailableBinlog]) {
+        self.backups = backups
+        self.timeline = timeline
+        self.binlogs = binlogs
+    }
+
+    /// The point of a backup in the binlog of its timeline's master: its own coordinates when it
+    /// ran on the master, the master's coordinates it had executed when it ran on a replica.
+    public func anchor(of m: Manifest) -> BackupAnchor? {
+        let at = (m.method.isPhysical ? m.finishedAt : m.startedAt) ?? m.startedAt
+        guard let entry = entry(forBackup: m) else { return nil }
+        if m.sourceHost == entry.masterHost, m.sourcePort == entry.masterPort, let c = m.binlog, !c.file.isEmpty {
+            return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: c, at: at)
+        }
+        if let r = m.replicaOf, r.masterHost == nil || r.masterHost == entry.masterHost, !r.coordinates.file.isEmpty {
+            return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: r.coordinates, at: at)
+        }
+        return nil
+    }
+
+    func entry(forBackup m: Manifest) -> TimelineEntry? {
+        if let id = m.timeline, let e = timeline.entries.first(where: { $0.id == id }) { return e }
+        let at = m.startedAt
+        return timeline.entries.last { $0.since <= at } ?? timeline.entries.first
+    }
+
+    /// The chain ending in `m`, full first; throws naming the first missing or unusable link.
+    public func chain(ending m: Manifest) throws -> [Manifest] {
+        var out = [m]
+        var cur = m
+        var seen: Set<String> = [m.id]
+        while cur.type == .incremental {
+            guard let pid = cur.parent else {
+                throw MBError(.dataError, "broken chain: incremental \(q(cur.id)) names no parent")
+            }
+            guard let p = backups.first(where: { $0.id == pid }) else {
+                throw MBError(.dataError, "broken chain: parent \(q(pid)) of \(q(cur.id)) is not in the catalog")
+            }
+            guard p.status == .complete else {
+                throw MBError(.dataError, "broken chain: parent \(q(pid)) of \(q(cur.id)) is \(p.status.rawValue)"
+                    + (p.message.map { " (\($0))" } ?? ""))
+            }
+            if let to = p.toLSN, let from = cur.fromLSN, to != from {
+                throw MBError(.dataError, "broken chain: \(q(cur.id)) starts at LSN \(from) but its parent \(q(pid)) ends at \(to)")
+            }
+            guard seen.insert(pid).inserted else { throw MBError(.dataError, "broken chain: \(q(pid)) is its own ancestor") }
+            out.insert(p, at: 0)
+            cur = p
+        }
+        return out
+    }
+
+    /// Plans a restore to `target`, from backup `backupId` when given, else from the newest backup
+    /// whose point lies before the target.
+    public func plan(target: RestoreTarget, backupId: String? = nil) throws -> RestorePlan {
+        let complete = backups.filter { $0.status == .complete }
+        let base: Manifest
+        if let backupId {
+            guard let m = backups.first(where: { $0.id == backupId }) else {
+                throw MBError(.noInput, "backup \(q(backupId)) is not in the catalog", hint: "mha-backup list shows the catalog")
+            }
+            guard m.status == .complete else {
+                throw MBError(.dataError, "backup \(q(backupId)) is \(m.status.rawValue)" + (m.message.map { " (\($0))" } ?? "") + "; it cannot be restored")
+            }
+            base = m
+        } else {
+            guard !complete.isEmpty else { throw MBError(.noInput, "the catalog has no complete backup to restore from") }
+            let eligible = try complete.filter { try isBefore(anchorOrStart($0), target) }
+            guard let m = eligible.max(by: { pointTime($0) < pointTime($1) }) else {
+                throw MBError(.noInput, "no complete backup has its point before \(target)",
+                              hint: "the oldest is \(complete.map(\.id).min() ?? "?"); mha-backup list shows them")
+            }
+            base = m
+        }
+        try checkBase?(base)
+        let chain = try chain(ending: base)
+        var notes: [String] = []
+        if case .backupPoint = target {
+            return RestorePlan(target: "the point of \(base.id)", chain: chain, anchor: anchor(of: base), segments: [], notes: notes)
+        }
+        guard let a = anchor(of: base) else {
+            throw MBError(.dataError, "backup \(q(base.id)) has no binlog coordinates of its timeline's master; binlogs cannot be replayed from it",
+                          hint: "restore it alone with --backup \(base.id) and no --to-* option")
+        }
+        if case .time(let t) = target, a.at > t {
+            throw MBError(.usage, "backup \(q(base.id)) reached its point at \(RestoreTarget.format(a.at)) UTC, after the target \(target)")
+        }
+
+        let entries = timeline.entries.isEmpty
+            ? [TimelineEntry(id: a.timeline, masterHost: a.host, masterPort: a.port, since: .distantPast, reason: "no timeline recorded")]
+            : timeline.entries
+        guard let bIndex = entries.firstIndex(where: { $0.id == a.timeline }) else {
+            throw MBError(.dataError, "backup \(q(base.id)) names timeline \(a.timeline), which timeline.json does not hold")
+        }
+        let tIndex = try targetTimelineIndex(target, entries: entries, from: bIndex, anchor: a)
+
+        var segments: [ReplaySegment] = []
+        for k in bIndex...tIndex {
+            let e = entries[k]
+            let start: Coordinates
+            var why: String
+            if k == bIndex {
+                start = a.coordinates
+                why = "from the backup's point"
+            } else {
+                guard let p = e.promotion, !p.file.isEmpty else {
+                    throw MBError(.dataError, "timeline \(e.id) (\(e.masterHost)) has no recorded promotion point; binlogs cannot be replayed across it")
+                }
+                start = p
+                why = "from its promotion point (\(e.reason))"
+            }
+            var stop = ReplayStop.end
+            var lastFile: String? = nil
+            if k == tIndex {
+                switch target {
+                case .latest, .backupPoint: why += ", to the newest event held"
+                case .time(let t): stop = .datetime(t); why += ", until \(RestoreTarget.format(t)) UTC"
+                case .position(_, let f, let p): stop = .position(p); lastFile = f; why += ", to \(f):\(p)"
+                case .gtid(let g): stop = .gtid(g); why += ", through gtid \(g)"
+                }
+            } else if let end = entries[k + 1].previousMasterEnd, !end.file.isEmpty {
+                stop = .position(end.position)
+                lastFile = end.file
+                why += ", to its last position before the \(entries[k + 1].failoverId == nil ? "switch" : "failover") (\(end.file):\(end.position))"
+            } else {
+                why += ", to the newest event held of it (its end at the failover was not recorded)"
+            }
+            let files = try select(host: e.masterHost, port: e.masterPort, from: start.file, through: lastFile, timeline: e.id)
+            if files.contains(where: { $0.origin == .streamUnclosed }) {
+                notes.append("\(e.masterHost): the newest file is the live stream's copy of a file the master never closed; a transaction cut at its end is rolled back")
+            }
+            segments.append(ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files,
+                                          startPosition: start.position, stop: stop, why: why))
+        }
+        if case .position(_, let f, let p) = target, let last = segments.last?.files.last, last.name == f, p > last.size {
+            throw MBError(.noInput, "\(f) holds \(last.size) bytes in the archive; position \(p) is past its end")
+        }
+        return RestorePlan(target: target.description, chain: chain, anchor: a, segments: segments, notes: notes)
+    }
+
+    func pointTime(_ m: Manifest) -> Date { (m.method.isPhysical ? m.finishedAt : m.startedAt) ?? m.startedAt }
+
+    func anchorOrStart(_ m: Manifest) -> (BackupAnchor?, Manifest) { (anchor(of: m), m) }
+
+    /// Whether a backup's point lies at or before the target.
+    func isBefore(_ am: (BackupAnchor?, Manifest), _ target: RestoreTarget) throws -> Bool {
+        let (a, m) = am
+        switch target {
+        case .latest, .backupPoint:
+            return true
+        case .time(let t):
+            return pointTime(m) <= t
+        case .position(let host, let f, let p):
+            guard let a else { return false }
+            if let host, host != a.host { return timelineOrder(of: host, after: a.timeline) }
+            guard let x = BinlogName(a.coordinates.file), let y = BinlogName(f), x.base == y.base else {
+                return timelineOrder(of: host ?? "", after: a.timeline)
+            }
+            return x < y || (x == y && a.coordinates.position <= p)
+        case .gtid(let g):
+            guard let a, let want = Gtid(g) else { return false }
+            guard let have = Gtid.inList(a.coordinates.gtid ?? m.binlog?.gtid, domain: want.domain) else { return true }
+            return have.seq < want.seq
+        }
+    }
+
+    /// A host that becomes master on a later timeline than `after` counts as after the backup.
+    func timelineOrder(of host: String, after: Int) -> Bool {
+        timeline.entries.contains { $0.masterHost == host && $0.id > after }
+    }
+
+    func targetTimelineIndex(_ target: RestoreTarget, entries: [TimelineEntry], from b: Int, anchor a: BackupAnchor) throws -> Int {
+        switch target {
+        case .latest, .backupPoint:
+            return entries.count - 1
+        case .time(let t):
+            return max(b, entries.lastIndex { $0.since <= t } ?? b)
+        case .position(let host, let file, _):
+            for k in stride(from: entries.count - 1, through: b, by: -1) {
+                let e = entries[k]
+                if let host, host != e.masterHost { continue }
+                if binlogs(e.masterHost, e.masterPort).contains(where: { $0.name == file }) { return k }
+            }
+            throw MBError(.noInput, "no archived binlog \(q(file))" + (host.map { " of \(q($0))" } ?? "")
+                + " on the timelines from \(entries[b].id) on", hint: "mha-backup restore --latest --plan lists the files held")
+        case .gtid(let g):
+            let want = Gtid(g)!
+            for k in stride(from: entries.count - 1, through: b, by: -1) {
+                let e = entries[k]
+                for f in binlogs(e.masterHost, e.masterPort) {
+                    guard let lo = Gtid.inList(f.firstGtid, domain: want.domain), let hi = Gtid.inList(f.lastGtid, domain: want.domain) else { continue }
+                    if lo.seq <= want.seq && want.seq <= hi.seq { return k }
+                }
+            }
+            throw MBError(.noInput, "no archived binlog holds gtid \(q(g)) on the timelines from \(entries[b].id) on")
+        }
+    }
+
+    /// The files of one server from `first` through `last` (or its newest), consecutive.
+    func select(host: String, port: Int, from first: String, through last: String?, timeline: Int) throws -> [AvailableBinlog] {
+        let all = binlogs(host, port)
+        guard let startName = BinlogName(first) else {
+            throw MBError(.dataError, "timeline \(timeline): \(q(first)) is not a binlog file name")
+        }
+        let candidates = all.filter { BinlogName($0.name).map { $0.base == startName.base && $0.number >= startName.number } ?? false }
+            .sorted { BinlogName($0.name)! < BinlogName($1.name)! }
+        guard let head = candidates.first, head.name == first else {
+            throw MBError(.noInput, "binlog \(q(first)) of \(host):\(port) is not in the archive; replay of timeline \(timeline) cannot start",
+                          hint: "mha-backup binlog archive copies what the server still has")
+        }
+        var out = [head]
+        for f in candidates.dropFirst() {
+            if let last, BinlogName(out.last!.name)!.number >= BinlogName(last)!.number { break }
+            let prev = BinlogName(out.last!.name)!.number
+            let n = BinlogName(f.name)!.number
+            if n != prev + 1 {
+                let width = first.count - startName.base.count - 1
+                let missing = "\(startName.base).\(String(format: "%0\(width)d", prev + 1))"
+                throw MBError(.noInput, "binlog \(q(missing)) of \(host):\(port) is missing from the archive: replay of timeline \(timeline) cannot go past \(q(out.last!.name))")
+            }
+            out.append(f)
+        }
+        if let last, out.last!.name != last {
+            throw MBError(.noInput, "binlog \(q(last)) of \(host):\(port) is not in the archive: replay of timeline \(timeline) cannot reach it")
+        }
+        return out
+    }
+}
