@@ -33,10 +33,17 @@ RESULT=bench/results/p7-$STAMP.txt
 WORK=${P7_WORK:-/var/lib/mha-backup-p7}
 mkdir -p bench/results
 rm -rf "$WORK"; mkdir -p "$WORK"; chmod 755 "$WORK"
+SERVER_PID=""
+stop_server() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID"; while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.1; done
+    fi
+    SERVER_PID=""
+}
 trap 'stop_server; rm -rf "$WORK"' EXIT
 
 log "building release"
-/opt/swift/usr/bin/swift build -c release --product mha-backup >/dev/null 2>&1 || swift build -c release --product mha-backup >/dev/null
+PATH=/opt/swift/usr/bin:$PATH swift build -c release --product mha-backup >"$WORK/build.log" 2>&1 || { tail -20 "$WORK/build.log"; die "release build failed"; }
 
 M=$(find_master) || die "no master"
 [ "$(sql "$M" "SELECT v FROM $BENCH_DB.meta WHERE k = 'complete'" 2>/dev/null)" != "" ] || die "no bench dataset: run bench/make-dataset.sh first"
@@ -69,14 +76,6 @@ BINLOG_BYTES=$(du -cb "${FILES[@]}" | tail -1 | cut -f1)
 WANT=$(sql "$M" "CHECKSUM TABLE $BENCH_DB.orders, $BENCH_DB.customers" | tr '\n\t' '; ')
 STREAM=$STORE/backups/$ID/backup.xbstream.zst
 log "binlogs to replay: ${#FILES[@]} files, $(human "$BINLOG_BYTES"); backup stream $(human "$(stat -c %s "$STREAM")")"
-
-SERVER_PID=""
-stop_server() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID"; while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.1; done
-    fi
-    SERVER_PID=""
-}
 
 # The same mariadbd ours starts (ScratchServer), socket only, root through unix_socket.
 bare() { # $1 = copy-back | move-back, $2 = datadir

@@ -251,8 +251,34 @@ public final class RestoreExecutor: @unchecked Sendable {
         var opts = RunOptions(timeout: timeout)
         opts.stdin = .fd(fd)
         opts.stdout = stdout
+        let progress = isatty(2) == 1 ? Progress(fd: fd, total: BinlogFileIO.size(path) ?? 0, what: what) : nil
+        progress?.start()
         let r = try runner.runPipeline(stages, options: opts)
+        progress?.stop()
         guard r.succeeded else { throw MBError(.dataError, "\(what) failed: \(r.failureSummary)") }
+    }
+
+    /// A percentage on a TTY while a child reads a file we opened: the file offset is shared with
+    /// the child, so it is how far the child has read.
+    final class Progress: @unchecked Sendable {
+        let fd: Int32, total: Int64, what: String
+        private let done = CancellationFlag()
+        private let finished = DispatchSemaphore(value: 0)
+        init(fd: Int32, total: Int64, what: String) { (self.fd, self.total, self.what) = (fd, total, what) }
+        func start() {
+            Thread { [self] in
+                defer { finished.signal() }
+                while !done.isCancelled {
+                    let at = Int64(lseek(fd, 0, SEEK_CUR))
+                    if total > 0, at >= 0 {
+                        eprintRaw("\r\(what): \(at * 100 / total)% of \(total >> 20) MiB   ")
+                    }
+                    usleep(250_000)
+                }
+                eprintRaw("\r\u{1b}[K")
+            }.start()
+        }
+        func stop() { done.cancel(); finished.wait() }
     }
 
     // MARK: logical

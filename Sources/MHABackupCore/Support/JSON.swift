@@ -77,6 +77,11 @@ public func eprint(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
 }
 
+/// Writes to stderr without a newline (progress lines that redraw with `\r`).
+public func eprintRaw(_ s: String) {
+    FileHandle.standardError.write(Data(s.utf8))
+}
+
 /// `20261125T143553Z`: ids and file names. gmtime_r, not a DateFormatter (that loads zoneinfo).
 public func compactUTC(_ d: Date) -> String {
     var t = time_t(d.timeIntervalSince1970)
