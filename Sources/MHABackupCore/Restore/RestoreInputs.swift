@@ -15,7 +15,7 @@ extension RestorePlanner {
 
     /// The committed files of one server's archive (a binlog counts only with its `.sha256`), then
     /// files the live stream holds that the archive lacks and that are newer than its newest: the
-    /// copy of a file the master never closed (it died with it open).
+    /// copy of the file its master had open (the live one's current file, or the one a dead master died with).
     public static func availableBinlogs(config: BackupConfig, host: String, port: Int) -> [AvailableBinlog] {
         guard let archive = try? BinlogArchive(config: config, host: host, port: port) else { return [] }
         let index = (try? archive.loadIndex()) ?? BinlogIndex(host: host, port: port)

@@ -94,8 +94,9 @@ public struct AvailableBinlog: Sendable, Equatable, Codable {
     public enum Origin: String, Sendable, Codable {
         /// In the archive with its checksum.
         case archive
-        /// The binlog stream's copy of a file that never closed (the master died while it was open):
-        /// no checksum, its tail may end mid-event; used only when the archive lacks the file.
+        /// The binlog stream's copy of a file its master had open (the live master's current file, or
+        /// the one a dead master died with): no checksum, its tail may end mid-event; used only
+        /// for files newer than the archive's newest.
         case streamUnclosed = "stream-unclosed"
     }
     public var name: String
@@ -163,7 +164,7 @@ public struct RestorePlan: Sendable, Codable {
                     case .gtid(let g): to = "through gtid \(g)"
                     }
                 }
-                let origin = f.origin == .archive ? "" : " [\(f.origin.rawValue): the master died with it open; its last event may be cut]"
+                let origin = f.origin == .archive ? "" : " [\(f.origin.rawValue): the stream's copy of a file the master had open; its last event may be cut]"
                 out.append("    \(f.name)  \(from) \(to)  (\(f.size) bytes)\(origin)")
             }
         }
@@ -322,7 +323,7 @@ public struct RestorePlanner: Sendable {
             }
             let files = try select(host: e.masterHost, port: e.masterPort, from: start.file, through: lastFile, timeline: e.id)
             if files.contains(where: { $0.origin == .streamUnclosed }) {
-                notes.append("\(e.masterHost): the newest file is the live stream's copy of a file the master never closed; a transaction cut at its end is rolled back")
+                notes.append("\(e.masterHost): the newest file is the live stream's copy of a file the master had open (not archived yet, or never closed when it died); a transaction cut at its end is rolled back")
             }
             segments.append(ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files,
                                           startPosition: start.position, stop: stop, why: why))
