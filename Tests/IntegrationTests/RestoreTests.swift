@@ -222,6 +222,16 @@ struct RestoreIntegrationTests {
             #expect(!FileManager.default.fileExists(atPath: dir), "\(what): the refused restore created its target")
         }
 
+        // A target that is not empty is refused and left exactly as it was.
+        #expect(try lab.run(["binlog", "archive"]).code == 0)
+        let busy = "\(lab.sb.root)/tmp/restore-busy"
+        try? FileManager.default.removeItem(atPath: busy)
+        try FileManager.default.createDirectory(atPath: busy, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: "\(busy)/precious"))
+        let nb = try lab.run(["restore", "--latest", "--target-dir", busy])
+        #expect(nb.code == 64 && nb.stderr.contains("is not empty"), "\(nb.code): \(nb.stderr)")
+        #expect(FileManager.default.contents(atPath: "\(busy)/precious") == Data("keep me".utf8))
+
         // A flipped byte in the incremental's stream.
         let stream = "\(catalog.folder(incr.id))/backup.xbstream.zst"
         let original = try #require(FileManager.default.contents(atPath: stream))

@@ -102,6 +102,15 @@ struct RestorePlanTests {
         #expect(p.render().contains { $0.contains("stream-unclosed") })
     }
 
+    @Test("--latest with nothing archived after the point yet: the restore ends there and says why; a time target refuses")
+    func nothingArchivedYet() throws {
+        let b = [Self.backup("b1", source: "db3", started: 100, finished: 110, timeline: 2, master: "db2", file: "bin.000009", pos: 44)]
+        let p = try Self.planner(b).plan(target: .latest)
+        #expect(p.segments.isEmpty)
+        #expect(p.notes.contains { $0.contains("from bin.000009 on is archived yet") }, "\(p.notes)")
+        #expect(throws: MBError.self) { try Self.planner(b).plan(target: .time(Self.at(2000))) }
+    }
+
     @Test("a broken chain: missing parent, failed parent, LSNs that do not line up")
     func brokenChain() throws {
         let full = Self.backup("f", started: 100, finished: 110, file: "bin.000003", pos: 10, to: 5000)

@@ -35,7 +35,10 @@ enum RestoreCommand {
         var opts = RestoreExecutor.Options(targetDir: (abs as NSString).standardizingPath, port: port, start: args.has("start"))
         opts.keepWork = args.has("keep-work")
         if !args.has("json") { plan.render().forEach { eprint($0) } }
-        let r = try RestoreExecutor(ctx: ctx, plan: plan, options: opts).run()
+        let exec = RestoreExecutor(ctx: ctx, plan: plan, options: opts)
+        let signals = SignalForwarder.install(exec.cancellation)
+        defer { signals.cancel() }
+        let r = try exec.run()
         let audit = AuditLog(path: ctx.config.auditPath)
         audit.append(AuditEvent(time: ctx.clock.now(), failoverId: nil, hook: "mha-backup", phase: "restore",
                                 action: "restore to \(plan.target)", outcome: "ok", durationMs: Int(r.seconds * 1000),

@@ -56,6 +56,8 @@ public final class RestoreExecutor: @unchecked Sendable {
     public let plan: RestorePlan
     public let options: Options
     public var runner = ProcessRunner()
+    /// Set it (SIGINT/SIGTERM in the CLI) to stop the running tool and undo the restore.
+    public let cancellation = CancellationFlag()
     /// One line per step (stderr in the CLI).
     public var log: (String) -> Void = { eprint("mha-backup: restore: \($0)") }
     /// The server, while one runs (verify reads it, then calls `finish`).
@@ -73,9 +75,9 @@ public final class RestoreExecutor: @unchecked Sendable {
 
     var timeout: TimeInterval { ctx.config.backupTimeout }
 
-    /// Runs the whole restore. On failure everything it started is stopped and its work folder removed;
-    /// the target folder is left for inspection only when it did not exist before... it is removed
-    /// when we created it.
+    /// Runs the whole restore. The target must be new or empty (a non-empty one is refused before
+    /// anything is written). On failure everything it started is stopped, its work folder removed,
+    /// and the target emptied (removed when this restore created it).
     public func run() throws -> RestoreResult {
         signal(SIGPIPE, SIG_IGN)
         let t0 = Date()
@@ -87,8 +89,9 @@ public final class RestoreExecutor: @unchecked Sendable {
                           hint: "choose a folder mariadbd (running as mysql) can reach, e.g. under /var/lib or /var/tmp")
         }
         try step("check binlog checksums") { try RestoreGate.checkBinlogs(plan) }
+        // Only a folder this restore made (or found empty) is ever cleaned up after a failure.
+        try prepareTarget(target)
         do {
-            try prepareTarget(target)
             let parent = (target as NSString).deletingLastPathComponent
             let work = "\(parent.isEmpty ? "." : parent)/.mha-restore-\((target as NSString).lastPathComponent)-\(getpid())"
             try? FileManager.default.removeItem(atPath: work)
@@ -113,7 +116,9 @@ public final class RestoreExecutor: @unchecked Sendable {
                 }
                 let s = ScratchServer(datadir: target, runDir: rd, port: port)
                 s.runner = runner
-                try step("start mariadbd") { try s.start(timeout: 600, bufferPool: options.bufferPool ?? ctx.config.restoreBufferPool) }
+                try step("start mariadbd") {
+                    try s.start(timeout: 600, bufferPool: options.bufferPool ?? ctx.config.restoreBufferPool, cancellation: cancellation)
+                }
                 server = s
                 if !plan.base.method.isPhysical {
                     try step("load dump \(plan.base.id)") { try loadDump(plan.base, into: s) }
@@ -163,13 +168,19 @@ public final class RestoreExecutor: @unchecked Sendable {
     }
 
     func step<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try checkCancelled()
         let t = Date()
         log("\(name) ...")
         let v = try body()
+        try checkCancelled()
         let s = Date().timeIntervalSince(t)
         result.steps.append(.init(name: name, seconds: (s * 1000).rounded() / 1000))
         log("\(name): done in \(String(format: "%.1f", s)) s")
         return v
+    }
+
+    func checkCancelled() throws {
+        if cancellation.isCancelled { throw MBError(.failed, "restore interrupted; what it had started was stopped and its files removed") }
     }
 
     func prepareTarget(_ target: String) throws {
@@ -221,7 +232,10 @@ public final class RestoreExecutor: @unchecked Sendable {
     }
 
     func runTool(_ argv: [String], what: String) throws {
-        let r = try runner.run(Command(argv), timeout: timeout, outputLimit: 1 << 20)
+        var opts = RunOptions(timeout: timeout)
+        opts.cancellation = cancellation
+        opts.stdout = .discard
+        let r = try runner.runPipeline([Command(argv)], options: opts)
         guard r.succeeded else {
             let tail = r.stages[0].stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
             throw MBError(.failed, "\(what) failed (\(r.stages[0].statusText)): \(tail)")
@@ -251,6 +265,7 @@ public final class RestoreExecutor: @unchecked Sendable {
         var opts = RunOptions(timeout: timeout)
         opts.stdin = .fd(fd)
         opts.stdout = stdout
+        opts.cancellation = cancellation
         let progress = isatty(2) == 1 ? Progress(fd: fd, total: BinlogFileIO.size(path) ?? 0, what: what) : nil
         progress?.start()
         let r = try runner.runPipeline(stages, options: opts)
@@ -318,6 +333,7 @@ public final class RestoreExecutor: @unchecked Sendable {
         let binlog = Command(Self.binlogArgv(seg), environment: ["TZ": "UTC"])
         var opts = RunOptions(timeout: timeout)
         opts.stdout = .discard
+        opts.cancellation = cancellation
         let r = try runner.runPipeline([binlog, s.client(["--binary-mode", "--max-allowed-packet=1G"])], options: opts)
         let err = r.stages[0].stderr
         let truncated = err.contains("Event truncated") || err.contains("Error in log format") || err.contains("crc check failed")

@@ -321,6 +321,14 @@ public struct RestorePlanner: Sendable {
             } else {
                 why += ", to the newest event held of it (its end at the failover was not recorded)"
             }
+            if target == .latest, k == tIndex, !hasFile(host: e.masterHost, port: e.masterPort, atOrAfter: start.file) {
+                // Nothing archived yet from there (the master still writes that file): the newest
+                // point held is where this segment would start.
+                notes.append("no binlog of \(e.masterHost):\(e.masterPort) from \(start.file) on is archived yet; the restore ends at "
+                    + (k == bIndex ? "the backup's point" : "the promotion point of timeline \(e.id)")
+                    + " (FLUSH BINARY LOGS and `binlog archive`, or a running `binlog stream`, bring it further)")
+                continue
+            }
             let files = try select(host: e.masterHost, port: e.masterPort, from: start.file, through: lastFile, timeline: e.id)
             if files.contains(where: { $0.origin == .streamUnclosed }) {
                 notes.append("\(e.masterHost): the newest file is the live stream's copy of a file the master had open (not archived yet, or never closed when it died); a transaction cut at its end is rolled back")
@@ -390,6 +398,11 @@ public struct RestorePlanner: Sendable {
             }
             throw MBError(.noInput, "no archived binlog holds gtid \(q(g)) on the timelines from \(entries[b].id) on")
         }
+    }
+
+    func hasFile(host: String, port: Int, atOrAfter first: String) -> Bool {
+        guard let f = BinlogName(first) else { return false }
+        return binlogs(host, port).contains { BinlogName($0.name).map { $0.base == f.base && $0.number >= f.number } ?? false }
     }
 
     /// The files of one server from `first` through `last` (or its newest), consecutive.

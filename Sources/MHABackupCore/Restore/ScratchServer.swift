@@ -96,7 +96,7 @@ public final class ScratchServer: @unchecked Sendable {
     }
 
     /// Starts mariadbd and waits until our account can log in (at most `timeout`).
-    public func start(timeout: TimeInterval = 600, bufferPool: String = "256M") throws {
+    public func start(timeout: TimeInterval = 600, bufferPool: String = "256M", cancellation: CancellationFlag? = nil) throws {
         let password = (0..<4).map { _ in String(format: "%08x", UInt32.random(in: 0...UInt32.max)) }.joined()
         try AtomicFile.write("""
             CREATE OR REPLACE USER '\(Self.user)'@'localhost' IDENTIFIED BY '\(password)';
@@ -114,7 +114,7 @@ public final class ScratchServer: @unchecked Sendable {
         pid = try ProcessRunner.spawnDetached(Command(argv), logFile: "\(runDir)/mysqld.out")
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
-        while Date() < deadline {
+        while Date() < deadline && !(cancellation?.isCancelled ?? false) {
             if !ProcessRunner.isAlive(pid) {
                 ProcessRunner.reap(pid)
                 throw MBError(.failed, "mariadbd on the restored datadir \(q(datadir)) exited at start: \(errorTail())")
@@ -126,6 +126,7 @@ public final class ScratchServer: @unchecked Sendable {
             usleep(200_000)
         }
         stop()
+        if cancellation?.isCancelled == true { throw MBError(.failed, "restore interrupted while mariadbd started") }
         throw MBError(.failed, "mariadbd on the restored datadir did not answer within \(Int(timeout)) s: \(last.trimmingCharacters(in: .whitespacesAndNewlines)); \(errorTail())")
     }
 
