@@ -65,7 +65,7 @@ struct RestoreIntegrationTests {
 
     static func time(_ d: Date) -> String { RestoreTarget.format(d) }
 
-    @Test("1. mysqld dead, writes go on on the new master: a restore to a time after the failover equals the new master then, one before it equals the old master then")
+    @Test("1. mysqld dead, writes go on on the new master: a restore to a time (or position, or GTID) after the failover equals the new master then, one before it equals the old master then")
     func acrossMysqldDeadFailover() throws {
         try lab.fresh()
         let ctx = try lab.context()
@@ -77,6 +77,11 @@ struct RestoreIntegrationTests {
         let b1 = try lab.run(["backup", "full", "--wait", "60"])
         #expect(b1.code == 0, "\(b1.stderr)")
         let base1 = try #require(Catalog(dir: ctx.config.backupsDir).all().last { $0.status == .complete }).id
+        // A logical dump on a replica too: it knows only its GTID in the master's history.
+        let d = try lab.run(["backup", "full", "--method", "dump", "--wait", "60"])
+        #expect(d.code == 0, "\(d.stderr)")
+        let dump = try #require(Catalog(dir: ctx.config.backupsDir).all().last { $0.status == .complete && $0.method == .dump })
+        #expect(dump.sourceRole == "replica")
 
         _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.r SELECT seq, SHA1(seq), seq FROM lab.seq_1001_to_1100; UPDATE lab.r SET n = n + 1 WHERE id <= 50;")
         let t1 = Self.quietSecond()
@@ -99,6 +104,9 @@ struct RestoreIntegrationTests {
         _ = try lab.sb.sql(host: newMaster, "INSERT INTO lab.r SELECT seq, 'new-master', seq FROM lab.seq_3001_to_3100; UPDATE lab.r SET v = 'x' WHERE id BETWEEN 100 AND 120;")
         let t2 = Self.quietSecond()
         let after = try checksums(newMaster)
+        let ms = try #require(try lab.sql(newMaster, "SHOW MASTER STATUS").first)
+        let atT2 = "\(newMaster):\(try #require(ms.first("File"))):\(try #require(ms.first("Position")))"
+        let gtidT2 = try #require(try lab.sql(newMaster, "SELECT @@gtid_binlog_pos AS g").first?.first("g"))
         Self.resume()
         _ = try lab.sb.sql(host: newMaster, "INSERT INTO lab.r SELECT seq, 'after-t2', seq FROM lab.seq_4001_to_4010; FLUSH BINARY LOGS;")
         let a = try lab.run(["binlog", "archive"])
@@ -118,10 +126,23 @@ struct RestoreIntegrationTests {
         defer { r2.stop() }
         #expect(try Self.checksums(socket: r2.socket) == after)
 
+        // From the dump taken on a replica: located by its GTID in the old master's binlog.
+        let r6 = try restore(["--to-time", Self.time(t2), "--backup", dump.id], name: "t2-dump")
+        defer { r6.stop() }
+        #expect(try Self.checksums(socket: r6.socket) == after, "restore from the replica's dump \(dump.id)")
+
+        // The same point named by the new master's binlog position, and by its GTID.
+        let r4 = try restore(["--to-position", atT2, "--backup", base1], name: "t2-position")
+        defer { r4.stop() }
+        #expect(try Self.checksums(socket: r4.socket) == after, "restore --to-position \(atT2)")
+        let r5 = try restore(["--to-gtid", gtidT2, "--backup", base1], name: "t2-gtid")
+        defer { r5.stop() }
+        #expect(try Self.checksums(socket: r5.socket) == after, "restore --to-gtid \(gtidT2)")
+
         // Before the failover: the old master's state then.
         let r3 = try restore(["--to-time", Self.time(t1)], name: "t1")
         defer { r3.stop() }
-        #expect(r3.result.chain == [base1])
+        #expect(r3.result.chain == [dump.id], "the newest backup before t1 is the dump")
         #expect(try Self.checksums(socket: r3.socket) == before)
         #expect(before != after)
     }

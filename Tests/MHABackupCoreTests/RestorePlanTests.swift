@@ -111,6 +111,21 @@ struct RestorePlanTests {
         #expect(throws: MBError.self) { try Self.planner(b).plan(target: .time(Self.at(2000))) }
     }
 
+    @Test("a dump taken on a replica: its GTID locates it in the master's archive; replay starts after that GTID")
+    func dumpOnReplica() throws {
+        var d = Self.backup("d1", method: .dump, source: "db3", started: 100, finished: 130, file: "x", pos: 0)
+        d.replicaOf = nil
+        d.binlog = Coordinates(file: "db3-bin.000002", position: 999, gtid: "0-1-47")
+        let p = try Self.planner([d]).plan(target: .time(Self.at(1500)))
+        #expect(p.anchor?.byGtid == true)
+        // bin.000004 holds 0-1-40..49: the first file with a transaction after 0-1-47.
+        #expect(p.segments[0].files.map(\.name) == ["bin.000004", "bin.000005", "bin.000006"])
+        #expect(p.segments[0].startGtid == "0-1-47")
+        #expect(RestoreExecutor.binlogArgv(p.segments[0]).contains("--start-position=0-1-47"))
+        #expect(p.segments[1].startGtid == nil && p.segments[1].startPosition == 500)
+        #expect(p.render().contains { $0.contains("after gtid 0-1-47") })
+    }
+
     @Test("a broken chain: missing parent, failed parent, LSNs that do not line up")
     func brokenChain() throws {
         let full = Self.backup("f", started: 100, finished: 110, file: "bin.000003", pos: 10, to: 5000)

@@ -319,7 +319,7 @@ public final class RestoreExecutor: @unchecked Sendable {
 
     /// mariadb-binlog's argv for one segment.
     public static func binlogArgv(_ seg: ReplaySegment) -> [String] {
-        var argv = ["mariadb-binlog", "--no-defaults", "--verify-binlog-checksum", "--skip-gtid-strict-mode", "--start-position=\(seg.startPosition)"]
+        var argv = ["mariadb-binlog", "--no-defaults", "--verify-binlog-checksum", "--skip-gtid-strict-mode", "--start-position=\(seg.startGtid ?? String(seg.startPosition))"]
         switch seg.stop {
         case .end: break
         case .position(let p): argv.append("--stop-position=\(p)")

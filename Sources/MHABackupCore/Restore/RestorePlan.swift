@@ -124,6 +124,9 @@ public struct ReplaySegment: Sendable, Codable {
     public var files: [AvailableBinlog]
     /// Position in the first file where replay starts (exclusive of what the base already has).
     public var startPosition: Int64
+    /// When set, replay starts after this GTID position instead (`mariadb-binlog --start-position=GTID`):
+    /// a backup that knows only its GTID in the master's history (a dump taken on a replica).
+    public var startGtid: String? = nil
     public var stop: ReplayStop
     /// Why this segment starts and ends where it does.
     public var why: String
@@ -147,14 +150,14 @@ public struct RestorePlan: Sendable, Codable {
             out.append("  \(i == 0 ? "base" : "then")  \(m.id)  \(what)")
         }
         if let a = anchor {
-            out.append("  point: \(a.host):\(a.port) \(a.coordinates.file):\(a.coordinates.position)"
-                + (a.coordinates.gtid.map { " gtid \($0)" } ?? "") + " (timeline \(a.timeline))")
+            out.append("  point: \(a.host):\(a.port) " + (a.byGtid ? "" : "\(a.coordinates.file):\(a.coordinates.position) ")
+                + (a.coordinates.gtid.map { "gtid \($0)" } ?? "") + " (timeline \(a.timeline))")
         }
         if segments.isEmpty { out.append("  binlogs: none") }
         for s in segments {
             out.append("  binlogs of \(s.host):\(s.port), timeline \(s.timeline): \(s.why)")
             for (i, f) in s.files.enumerated() {
-                let from = i == 0 ? "from \(s.startPosition)" : "from start"
+                let from = i == 0 ? (s.startGtid.map { "after gtid \($0)" } ?? "from \(s.startPosition)") : "from start"
                 var to = "to end"
                 if i == s.files.count - 1 {
                     switch s.stop {
@@ -181,6 +184,8 @@ public struct BackupAnchor: Sendable, Codable, Equatable {
     public var coordinates: Coordinates
     /// When the point was reached (a physical backup's end, a dump's start).
     public var at: Date
+    /// Only the GTID is known in the master's history (its file is found in the archive).
+    public var byGtid = false
 }
 
 /// Chooses the base chain and the binlog segments from the catalog, the timeline and the archives.
@@ -210,6 +215,12 @@ public struct RestorePlanner: Sendable {
         }
         if let r = m.replicaOf, r.masterHost == nil || r.masterHost == entry.masterHost, !r.coordinates.file.isEmpty {
             return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: r.coordinates, at: at)
+        }
+        // On a replica without the master's coordinates (a dump): MariaDB GTIDs are the same on
+        // every server, so the backup's GTID position is a point in the master's binlog too.
+        if let g = m.binlog?.gtid, !g.isEmpty, g.split(separator: ",").allSatisfy({ Gtid(String($0)) != nil }) {
+            return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort,
+                                coordinates: Coordinates(file: "", position: 4, gtid: g), at: at, byGtid: true)
         }
         return nil
     }
@@ -295,7 +306,25 @@ public struct RestorePlanner: Sendable {
             let e = entries[k]
             let start: Coordinates
             var why: String
-            if k == bIndex {
+            var startGtid: String? = nil
+            if k == bIndex, a.byGtid, let g = a.coordinates.gtid {
+                // The first file holding a transaction after the backup's GTID position.
+                let want = g.split(separator: ",").compactMap { Gtid(String($0)) }
+                let first = binlogs(e.masterHost, e.masterPort).first { f in
+                    guard f.lastGtid != nil else { return true }
+                    return want.contains { w in Gtid.inList(f.lastGtid, domain: w.domain).map { $0.seq > w.seq } ?? false }
+                }
+                guard let first else {
+                    if target == .latest {
+                        notes.append("no archived binlog of \(e.masterHost):\(e.masterPort) holds a transaction after gtid \(g); the restore ends at the backup's point")
+                        continue
+                    }
+                    throw MBError(.noInput, "no archived binlog of \(e.masterHost):\(e.masterPort) holds a transaction after gtid \(g) (the backup's point)")
+                }
+                start = Coordinates(file: first.name, position: 4, gtid: g)
+                startGtid = g
+                why = "from the backup's gtid \(g)"
+            } else if k == bIndex {
                 start = a.coordinates
                 why = "from the backup's point"
             } else {
@@ -334,7 +363,7 @@ public struct RestorePlanner: Sendable {
                 notes.append("\(e.masterHost): the newest file is the live stream's copy of a file the master had open (not archived yet, or never closed when it died); a transaction cut at its end is rolled back")
             }
             segments.append(ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files,
-                                          startPosition: start.position, stop: stop, why: why))
+                                          startPosition: start.position, startGtid: startGtid, stop: stop, why: why))
         }
         if case .position(_, let f, let p) = target, let last = segments.last?.files.last, last.name == f, p > last.size {
             throw MBError(.noInput, "\(f) holds \(last.size) bytes in the archive; position \(p) is past its end")
@@ -357,6 +386,7 @@ public struct RestorePlanner: Sendable {
         case .position(let host, let f, let p):
             guard let a else { return false }
             if let host, host != a.host { return timelineOrder(of: host, after: a.timeline) }
+            if a.byGtid { return true }
             guard let x = BinlogName(a.coordinates.file), let y = BinlogName(f), x.base == y.base else {
                 return timelineOrder(of: host ?? "", after: a.timeline)
             }
