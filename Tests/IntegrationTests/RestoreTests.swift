@@ -290,6 +290,51 @@ struct RestoreIntegrationTests {
         let l3 = try #require(v3.stdout.split(separator: "\n").first { $0.contains(path) }.map { String($0[$0.range(of: "file '")!.lowerBound...]) }, "\(v3.stdout)")
         try refuses(l3, "truncated binlog")
     }
+
+    @Test("4. our salvage cannot reach the dead master (mysqld dead) and the replicas were behind: MHA recovers the rest, and the restore bridges the gap from the new master's own binlog")
+    func gapBridgedFromNewMaster() throws {
+        try lab.fresh()
+        let ctx = try lab.context()
+        _ = try lab.sb.sql(host: lab.h1, "CREATE TABLE lab.g (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; INSERT INTO lab.g SELECT seq, MD5(seq) FROM lab.seq_1_to_100;")
+        try Harness.sharedWaitCaughtUp(lab)
+        #expect(try lab.run(["backup", "full", "--wait", "60"]).code == 0)
+        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.g SELECT seq, 'archived' FROM lab.seq_101_to_150; FLUSH BINARY LOGS;")
+        #expect(try lab.run(["binlog", "archive"]).code == 0)
+        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.g SELECT seq, 'replicated' FROM lab.seq_201_to_250;")
+        try Harness.sharedWaitCaughtUp(lab)
+
+        // Our ssh cannot connect from now on (MHA's own ssh still works): no salvage, no archive.
+        let original = try String(contentsOfFile: lab.config, encoding: .utf8)
+        #expect(original.contains("[ssh]\n"))
+        try AtomicFile.write(original.replacingOccurrences(of: "[ssh]\n", with: "[ssh]\noptions = -o ProxyCommand=/bin/false\n"), to: lab.config, mode: 0o600)
+        var restored = false
+        defer { if !restored { try? AtomicFile.write(original, to: lab.config, mode: 0o600) } }
+
+        try lab.sb.startManager(extraEnv: lab.hookEnv)
+        for r in [lab.h2, lab.h3] { _ = try lab.sb.sql(host: r, "STOP SLAVE IO_THREAD") }
+        for i in 1...8 { _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.g VALUES (\(300 + i), 'behind-\(i)')") }
+        _ = try lab.sb.killMaster(wholeHost: false)
+        let newMaster = try #require(try lab.sb.waitManager(), "MHA did not complete the failover (see \(lab.sb.managerLog))")
+        let rec = try lab.lastFailover()
+        #expect(Harness.shared.wait(90) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
+        let salvage = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage
+        #expect(salvage?.state != "done", "our salvage got through; the scenario needs it to fail: \(String(describing: salvage))")
+        try AtomicFile.write(original, to: lab.config, mode: 0o600)
+        restored = true
+        let recovered = Int(try lab.sql(newMaster, "SELECT COUNT(*) AS n FROM lab.g WHERE id > 300").first?.first("n") ?? "") ?? -1
+        #expect(recovered == 8, "MHA recovered \(recovered) of the 8 transactions the replicas lacked")
+
+        _ = try lab.sb.sql(host: newMaster, "INSERT INTO lab.g SELECT seq, 'new-master' FROM lab.seq_401_to_420; FLUSH BINARY LOGS;")
+        #expect(try lab.run(["binlog", "archive"]).code == 0)
+        let want = try checksums(newMaster)
+        let plan = try lab.run(["restore", "--latest", "--plan"])
+        #expect(plan.stdout.contains("the replicas were behind"), "no bridge in the plan:\n\(plan.stdout)\(plan.stderr)")
+        let r = try restore(["--latest"], name: "latest-bridged")
+        defer { r.stop() }
+        #expect(try Self.checksums(socket: r.socket) == want, "the restore differs from the new master")
+        let rows = try Self.rootSQL(socket: r.socket, "SELECT COUNT(*) FROM lab.g WHERE id BETWEEN 201 AND 308").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(rows == "58", "replicated and recovered rows in the restore: \(rows)")
+    }
 }
 
 extension Harness {

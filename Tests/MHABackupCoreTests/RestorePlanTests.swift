@@ -24,7 +24,7 @@ struct RestorePlanTests {
     static let timeline = Timeline(entries: [
         TimelineEntry(id: 1, masterHost: "db1", masterPort: 3306, since: at(0), reason: "initial"),
         TimelineEntry(id: 2, masterHost: "db2", masterPort: 3306, since: at(1000),
-                      promotion: Coordinates(file: "bin.000007", position: 500, gtid: "0-1-90"),
+                      promotion: Coordinates(file: "bin.000007", position: 500, gtid: "0-1-69"),
                       previousMasterEnd: nil, failoverId: "f1", reason: "failover"),
     ])
 
@@ -124,6 +124,24 @@ struct RestorePlanTests {
         #expect(RestoreExecutor.binlogArgv(p.segments[0]).contains("--start-position=0-1-47"))
         #expect(p.segments[1].startGtid == nil && p.segments[1].startPosition == 500)
         #expect(p.render().contains { $0.contains("after gtid 0-1-47") })
+    }
+
+    @Test("the gap where the replicas were behind: the old master's archive ends before the promotion GTID; the new master's own binlog bridges it")
+    func bridge() throws {
+        var tl = Self.timeline
+        tl.entries[1].promotion = Coordinates(file: "bin.000008", position: 500, gtid: "0-1-85")
+        let b = [Self.backup("b1", started: 100, finished: 110, file: "bin.000003", pos: 1234)]
+        let p = try Self.planner(b, db1: Self.files("db1", 3...5), timeline: tl).plan(target: .latest)
+        #expect(p.segments.map(\.host) == ["db1", "db2", "db2"])
+        let br = p.segments[1]
+        // db1 ends at 0-1-59 (bin.000005); db2's bin.000006 is not archived, bin.000007 holds 70-79.
+        #expect(br.startGtid == "0-1-59" && br.stop == .gtid("0-1-85"))
+        #expect(br.files.map(\.name) == ["bin.000007", "bin.000008"])
+        #expect(RestoreExecutor.binlogArgv(br).contains("--stop-position=0-1-85"))
+        #expect(p.segments[2].startPosition == 500 && p.segments[2].files.first?.name == "bin.000008")
+        // No gap: no bridge.
+        tl.entries[1].promotion?.gtid = "0-1-59"
+        #expect(try Self.planner(b, db1: Self.files("db1", 3...5), timeline: tl).plan(target: .latest).segments.count == 2)
     }
 
     @Test("a broken chain: missing parent, failed parent, LSNs that do not line up")

@@ -33,7 +33,11 @@ extension RestorePlanner {
             for f in BinlogFileIO.list(dir) {
                 guard let n = BinlogName(f), newest.map({ n.base == $0.base && n.number > $0.number }) ?? true,
                       let size = BinlogFileIO.size("\(dir)/\(f)") else { continue }
-                out.append(AvailableBinlog(name: f, path: "\(dir)/\(f)", size: size, origin: .streamUnclosed))
+                // No index entry: its GTIDs are read here (the plan needs the last one it holds).
+                var scan = BinlogEventScanner()
+                try? BinlogFileIO.readAll("\(dir)/\(f)") { scan.feed($0) }
+                out.append(AvailableBinlog(name: f, path: "\(dir)/\(f)", size: size, origin: .streamUnclosed,
+                                           firstGtid: scan.firstGTID, lastGtid: scan.lastGTID))
             }
         }
         return out.sorted { (BinlogName($0.name).map { n in (n.base, n.number) } ?? ("", 0)) < (BinlogName($1.name).map { n in (n.base, n.number) } ?? ("", 0)) }

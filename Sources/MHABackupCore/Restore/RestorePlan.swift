@@ -333,6 +333,7 @@ public struct RestorePlanner: Sendable {
                 }
                 start = p
                 why = "from its promotion point (\(e.reason))"
+                if let bridge = try bridge(after: segments.last, anchor: a, into: e, promotion: p) { segments.append(bridge) }
             }
             var stop = ReplayStop.end
             var lastFile: String? = nil
@@ -369,6 +370,37 @@ public struct RestorePlanner: Sendable {
             throw MBError(.noInput, "\(f) holds \(last.size) bytes in the archive; position \(p) is past its end")
         }
         return RestorePlan(target: target.description, chain: chain, anchor: a, segments: segments, notes: notes)
+    }
+
+    /// The gap where the replicas were behind: the old master's archive ends before the new
+    /// master's promotion GTID (our salvage did not get its last file: no ssh, no stream), yet the
+    /// new master holds those transactions (replicated, or recovered by MHA from the dead master's
+    /// saved binlog and the relay logs) in its own binlog before its promotion point. Replayed
+    /// from there by GTID: after the last one the old master's segment applied, through the
+    /// promotion GTID. Nil when there is no gap or it cannot be told (no GTIDs).
+    func bridge(after prev: ReplaySegment?, anchor a: BackupAnchor, into e: TimelineEntry, promotion p: Coordinates) throws -> ReplaySegment? {
+        guard let promoted = p.gtid, prev?.stop ?? .end == .end else { return nil }
+        let reached = prev.map { $0.files.last?.lastGtid } ?? (a.coordinates.gtid)
+        guard let reachedList = reached ?? nil, !reachedList.isEmpty else { return nil }
+        let targets = promoted.split(separator: ",").compactMap { Gtid(String($0)) }
+        let behind = targets.filter { t in Gtid.inList(reachedList, domain: t.domain).map { $0.seq < t.seq } ?? false }
+        guard !behind.isEmpty else { return nil }
+        // The new master's files from the first holding a transaction after what was reached,
+        // through the one it was promoted in.
+        let have = reachedList.split(separator: ",").compactMap { Gtid(String($0)) }
+        guard let first = binlogs(e.masterHost, e.masterPort).first(where: { f in
+            guard let last = f.lastGtid else { return false }
+            return have.contains { h in Gtid.inList(last, domain: h.domain).map { $0.seq > h.seq } ?? false }
+        }) else {
+            throw MBError(.noInput, "the old master's archive ends at gtid \(reachedList) but \(e.masterHost) was promoted at \(promoted), "
+                + "and no archived binlog of \(e.masterHost) holds the transactions between",
+                hint: "mha-backup binlog archive copies the new master's closed binlogs")
+        }
+        let files = try select(host: e.masterHost, port: e.masterPort, from: first.name, through: p.file, timeline: e.id)
+        return ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files, startPosition: 4,
+                             startGtid: reachedList, stop: .gtid(behind.map { "\($0.domain)-\($0.server)-\($0.seq)" }.joined(separator: ",")),
+                             why: "the gap where the replicas were behind: the old master's archive ends at gtid \(reachedList), "
+                                + "the new master was promoted at \(promoted); its own binlog before the promotion holds the rest")
     }
 
     func pointTime(_ m: Manifest) -> Date { (m.method.isPhysical ? m.finishedAt : m.startedAt) ?? m.startedAt }
