@@ -65,6 +65,16 @@ struct RestoreIntegrationTests {
 
     static func time(_ d: Date) -> String { RestoreTarget.format(d) }
 
+    /// A fresh lab, table `lab.T` with `rows` rows on every host, and a full backup of it.
+    func freshLabWithBackup(table: String, rows: Int) throws -> Context {
+        try lab.fresh()
+        _ = try lab.sb.sql(host: lab.h1, "CREATE TABLE lab.\(table) (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; INSERT INTO lab.\(table) SELECT seq, MD5(seq) FROM lab.seq_1_to_\(rows);")
+        try Harness.sharedWaitCaughtUp(lab)
+        let b = try lab.run(["backup", "full", "--wait", "60"])
+        #expect(b.code == 0, "\(b.stderr)")
+        return try lab.context()
+    }
+
     @Test("1. mysqld dead, writes go on on the new master: a restore to a time (or position, or GTID) after the failover equals the new master then, one before it equals the old master then")
     func acrossMysqldDeadFailover() throws {
         try lab.fresh()
@@ -213,11 +223,7 @@ struct RestoreIntegrationTests {
 
     @Test("3. corruption: a flipped byte, a missing parent, a truncated binlog: verify fails naming the file, restore refuses with the same words; a sound backup passes verify --level restore")
     func corruption() throws {
-        try lab.fresh()
-        let ctx = try lab.context()
-        _ = try lab.sb.sql(host: lab.h1, "CREATE TABLE lab.c (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; INSERT INTO lab.c SELECT seq, MD5(seq) FROM lab.seq_1_to_2000;")
-        try Harness.sharedWaitCaughtUp(lab)
-        #expect(try lab.run(["backup", "full", "--wait", "60"]).code == 0)
+        let ctx = try freshLabWithBackup(table: "c", rows: 2000)
         _ = try lab.sb.sql(host: lab.h1, "UPDATE lab.c SET v = 'changed' WHERE id <= 500")
         try Harness.sharedWaitCaughtUp(lab)
         let inc = try lab.run(["backup", "incremental", "--wait", "60"])
@@ -293,11 +299,7 @@ struct RestoreIntegrationTests {
 
     @Test("4. our salvage cannot reach the dead master (mysqld dead) and the replicas were behind: MHA recovers the rest, and the restore bridges the gap from the new master's own binlog")
     func gapBridgedFromNewMaster() throws {
-        try lab.fresh()
-        let ctx = try lab.context()
-        _ = try lab.sb.sql(host: lab.h1, "CREATE TABLE lab.g (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB; INSERT INTO lab.g SELECT seq, MD5(seq) FROM lab.seq_1_to_100;")
-        try Harness.sharedWaitCaughtUp(lab)
-        #expect(try lab.run(["backup", "full", "--wait", "60"]).code == 0)
+        let ctx = try freshLabWithBackup(table: "g", rows: 100)
         _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.g SELECT seq, 'archived' FROM lab.seq_101_to_150; FLUSH BINARY LOGS;")
         #expect(try lab.run(["binlog", "archive"]).code == 0)
         _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.g SELECT seq, 'replicated' FROM lab.seq_201_to_250;")
