@@ -239,6 +239,10 @@ struct RestoreIntegrationTests {
         #expect(!ok.stdout.contains(" 0 compared"), "no table was compared: \(ok.stdout)")
         let rec = try JSON.load(VerifyRecord.self, path: "\(catalog.folder(incr.id))/verify.json")
         #expect(rec.ok && rec.level == .restore && (rec.restore?.compared ?? 0) >= 1 && (rec.restore?.seconds ?? 0) > 0)
+        // A later files check does not hide the restore test in the catalog listing.
+        #expect(try lab.run(["verify", incr.id, "--level", "files"]).code == 0)
+        let listed = try lab.run(["list"]).stdout.split(separator: "\n").first { $0.hasPrefix(incr.id) }.map(String.init) ?? ""
+        #expect(listed.contains("restore ok"), "list: \(listed)")
 
         let dir = "\(lab.sb.root)/tmp/restore-corrupt"
         func refuses(_ line: String, _ what: String) throws {
@@ -270,6 +274,8 @@ struct RestoreIntegrationTests {
         let l1 = try #require(Self.verifyLine(v1.stdout, id: incr.id), "\(v1.stdout)")
         #expect(l1.contains(stream) && l1.contains("sha256"))
         try refuses(l1, "flipped byte")
+        let listedBad = try lab.run(["list"]).stdout.split(separator: "\n").first { $0.hasPrefix(incr.id) }.map(String.init) ?? ""
+        #expect(listedBad.contains("structure FAILED"), "a failed check must show in the listing: \(listedBad)")
         try original.write(to: URL(fileURLWithPath: stream))
 
         // The parent's stream gone: a broken chain.

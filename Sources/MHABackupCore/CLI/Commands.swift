@@ -34,6 +34,16 @@ enum BackupCommand {
 }
 
 enum ListCommand {
+    /// `restore ok 11-25 17:41` (RTO in the record): the last verification that says most.
+    static func verified(_ folder: String) -> String {
+        guard let r = Verifier.lastRecord(in: folder) else { return "-" }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "MM-dd HH:mm"
+        return "\(r.level.rawValue) \(r.ok ? "ok" : "FAILED") \(f.string(from: r.checkedAt))"
+    }
+
     static func run(_ ctx: Context, json: Bool) throws {
         let active = Set(JobRegistry(dir: ctx.config.jobsDir).active().compactMap(\.backupId))
         let all = Catalog(dir: ctx.config.backupsDir).all(activeJobs: active)
@@ -42,11 +52,12 @@ enum ListCommand {
             return
         }
         if all.isEmpty { print("no backups in \(ctx.config.backupsDir)"); return }
-        print("ID                                            STATUS    TYPE         METHOD       SOURCE               TL  SIZE        BINLOG")
+        print("ID                                            STATUS    TYPE         METHOD       SOURCE               TL  SIZE        VERIFIED                  BINLOG")
+        let catalog = Catalog(dir: ctx.config.backupsDir)
         for m in all {
             let pad = { (s: String, n: Int) in s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
             let bl = m.binlog.map { "\($0.file):\($0.position)\($0.gtid.map { " [\($0)]" } ?? "")" } ?? "-"
-            print("\(pad(m.id, 45)) \(pad(m.status.rawValue, 9)) \(pad(m.type.rawValue, 12)) \(pad(m.method.rawValue, 12)) \(pad("\(m.sourceHost):\(m.sourcePort)", 20)) \(pad(m.timeline.map(String.init) ?? "-", 3)) \(pad(formatBytes(m.compressedBytes), 11)) \(bl)"
+            print("\(pad(m.id, 45)) \(pad(m.status.rawValue, 9)) \(pad(m.type.rawValue, 12)) \(pad(m.method.rawValue, 12)) \(pad("\(m.sourceHost):\(m.sourcePort)", 20)) \(pad(m.timeline.map(String.init) ?? "-", 3)) \(pad(formatBytes(m.compressedBytes), 11)) \(pad(verified(catalog.folder(m.id)), 25)) \(bl)"
                   + (m.parent.map { "  parent=\($0)" } ?? "") + (m.status == .complete ? "" : "  (\(m.message ?? ""))"))
         }
     }

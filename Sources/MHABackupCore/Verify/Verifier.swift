@@ -267,13 +267,28 @@ public final class Verifier {
     }
 
     /// `verify.json` beside the data: written atomically, never the manifest.
+    /// `verify.json` is the last result; `verify-LEVEL.json` the last at each level, so a later
+    /// `files` run does not hide when the backup was last restored.
     func saveRecord(_ r: VerifyRecord, in folder: String) {
         guard saveRecords else { return }
         do {
-            try AtomicFile.write(JSON.encode(r), to: "\(folder)/verify.json", mode: 0o640)
+            let data = try JSON.encode(r)
+            try AtomicFile.write(data, to: "\(folder)/verify-\(r.level.rawValue).json", mode: 0o640)
+            try AtomicFile.write(data, to: "\(folder)/verify.json", mode: 0o640)
         } catch {
             log("mha-backup: warning: cannot record the result: \(Self.text(error))")
         }
+    }
+
+    /// The most telling result recorded for a backup folder: the last one when it failed, else the
+    /// last passing check of the highest level (a restore test outranks a later `files` pass).
+    public static func lastRecord(in folder: String) -> VerifyRecord? {
+        let latest = try? JSON.load(VerifyRecord.self, path: "\(folder)/verify.json")
+        if let latest, !latest.ok { return latest }
+        for l in VerifyLevel.allCases.reversed() {
+            if let r = try? JSON.load(VerifyRecord.self, path: "\(folder)/verify-\(l.rawValue).json"), r.ok { return r }
+        }
+        return latest
     }
 
     /// A name that is one plain entry of a folder: no `/`, not `.` or `..`, not hidden.
