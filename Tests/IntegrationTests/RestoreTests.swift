@@ -221,7 +221,7 @@ struct RestoreIntegrationTests {
         out.split(separator: "\n").first { $0.hasPrefix("FAILED  \(id): ") }.map { String($0.dropFirst("FAILED  \(id): ".count)) }
     }
 
-    @Test("3. corruption: a flipped byte, a missing parent, a truncated binlog: verify fails naming the file, restore refuses with the same words; a sound backup passes verify --level restore")
+    @Test("3. full + incremental + binlogs restore to the master; then corruption: a flipped byte, a missing parent, a truncated binlog: verify fails naming the file, restore refuses with the same words; a sound backup passes verify --level restore")
     func corruption() throws {
         let ctx = try freshLabWithBackup(table: "c", rows: 2000)
         _ = try lab.sb.sql(host: lab.h1, "UPDATE lab.c SET v = 'changed' WHERE id <= 500")
@@ -262,6 +262,14 @@ struct RestoreIntegrationTests {
         let nb = try lab.run(["restore", "--latest", "--target-dir", busy])
         #expect(nb.code == 64 && nb.stderr.contains("is not empty"), "\(nb.code): \(nb.stderr)")
         #expect(FileManager.default.contents(atPath: "\(busy)/precious") == Data("keep me".utf8))
+
+        // Sound, with binlogs: the full, then the incremental, then the replay equal the master.
+        _ = try lab.sb.sql(host: lab.h1, "UPDATE lab.c SET v = 'after-incremental' WHERE id > 1900; FLUSH BINARY LOGS;")
+        #expect(try lab.run(["binlog", "archive"]).code == 0)
+        let whole = try restore(["--latest"], name: "latest-chain")
+        #expect(whole.result.chain == [full, incr.id])
+        #expect(try Self.checksums(socket: whole.socket) == checksums(lab.h1), "full + incremental + binlogs differ from the master")
+        whole.stop()
 
         // A flipped byte in the incremental's stream.
         let stream = "\(catalog.folder(incr.id))/backup.xbstream.zst"
