@@ -201,3 +201,27 @@ struct RestorePlanTests {
         #expect(p.segments.isEmpty)
     }
 }
+
+@Suite("restore progress")
+struct RestoreProgressTests {
+    @Test("the replay's position is read from /proc: the file the reader has open and its offset, after the files before it")
+    func readPosition() throws {
+        let dir = NSTemporaryDirectory() + "mha-backup-progress-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(repeating: 1, count: 1000).write(to: URL(fileURLWithPath: "\(dir)/a.000001"))
+        try Data(repeating: 2, count: 500).write(to: URL(fileURLWithPath: "\(dir)/a.000002"))
+        let files = [AvailableBinlog(name: "a.000001", path: "\(dir)/a.000001", size: 1000, origin: .archive),
+                     AvailableBinlog(name: "a.000002", path: "\(dir)/a.000002", size: 500, origin: .archive)]
+        // tail -f reads the second file to its end and keeps it open.
+        let pid = try ProcessRunner.spawnDetached(Command(["tail", "-f", "\(dir)/a.000002"]))
+        defer { kill(pid, SIGKILL); usleep(50_000); ProcessRunner.reap(pid) }
+        var at: Int64? = nil
+        for _ in 0..<50 where at != 1500 {
+            usleep(20_000)
+            at = RestoreExecutor.Progress.readPosition(pid: pid, files: files)
+        }
+        #expect(at == 1500)
+        #expect(RestoreExecutor.Progress.readPosition(pid: pid, files: [files[0]]) == nil)
+    }
+}

@@ -268,25 +268,30 @@ public final class RestoreExecutor: @unchecked Sendable {
         opts.cancellation = cancellation
         let progress = isatty(2) == 1 ? Progress(fd: fd, total: BinlogFileIO.size(path) ?? 0, what: what) : nil
         progress?.start()
+        defer { progress?.stop() }
         let r = try runner.runPipeline(stages, options: opts)
-        progress?.stop()
         guard r.succeeded else { throw MBError(.dataError, "\(what) failed: \(r.failureSummary)") }
     }
 
-    /// A percentage on a TTY while a child reads a file we opened: the file offset is shared with
-    /// the child, so it is how far the child has read.
+    /// A percentage on a TTY while a child reads: `position` says how far it is.
     final class Progress: @unchecked Sendable {
-        let fd: Int32, total: Int64, what: String
+        let total: Int64, what: String
+        let position: @Sendable () -> Int64?
         private let done = CancellationFlag()
         private let finished = DispatchSemaphore(value: 0)
-        init(fd: Int32, total: Int64, what: String) { (self.fd, self.total, self.what) = (fd, total, what) }
+        init(total: Int64, what: String, position: @escaping @Sendable () -> Int64?) {
+            (self.total, self.what, self.position) = (total, what, position)
+        }
+        /// For a file we opened and handed to the child: the offset is shared with it.
+        convenience init(fd: Int32, total: Int64, what: String) {
+            self.init(total: total, what: what) { Int64(lseek(fd, 0, SEEK_CUR)) }
+        }
         func start() {
             Thread { [self] in
                 defer { finished.signal() }
                 while !done.isCancelled {
-                    let at = Int64(lseek(fd, 0, SEEK_CUR))
-                    if total > 0, at >= 0 {
-                        eprintRaw("\r\(what): \(at * 100 / total)% of \(total >> 20) MiB   ")
+                    if total > 0, let at = position(), at >= 0 {
+                        eprintRaw("\r\(what): \(min(100, at * 100 / total))% of \(total >> 20) MiB   ")
                     }
                     usleep(250_000)
                 }
@@ -294,6 +299,21 @@ public final class RestoreExecutor: @unchecked Sendable {
             }.start()
         }
         func stop() { done.cancel(); finished.wait() }
+
+        /// How far a process has read through `files` (in order): the file it has open and its
+        /// offset there, from /proc.
+        static func readPosition(pid: pid_t, files: [AvailableBinlog]) -> Int64? {
+            let fdDir = "/proc/\(pid)/fd"
+            for fd in (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? [] {
+                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDir)/\(fd)"),
+                      let i = files.firstIndex(where: { $0.path == target }),
+                      let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8),
+                      let line = info.split(separator: "\n").first(where: { $0.hasPrefix("pos:") }),
+                      let pos = Int64(line.dropFirst(4).trimmingCharacters(in: .whitespaces)) else { continue }
+                return files[..<i].reduce(0) { $0 + $1.size } + pos
+            }
+            return nil
+        }
     }
 
     // MARK: logical
@@ -334,6 +354,18 @@ public final class RestoreExecutor: @unchecked Sendable {
         var opts = RunOptions(timeout: timeout)
         opts.stdout = .discard
         opts.cancellation = cancellation
+        var progress: Progress?
+        if isatty(2) == 1 {
+            let files = seg.files
+            opts.onStart = { _, pids in
+                guard let pid = pids.first else { return }
+                progress = Progress(total: files.reduce(0) { $0 + $1.size }, what: "replay \(seg.host)") {
+                    Progress.readPosition(pid: pid, files: files)
+                }
+                progress?.start()
+            }
+        }
+        defer { progress?.stop() }
         let r = try runner.runPipeline([binlog, s.client(["--binary-mode", "--max-allowed-packet=1G"])], options: opts)
         let err = r.stages[0].stderr
         let truncated = err.contains("Event truncated") || err.contains("Error in log format") || err.contains("crc check failed")
