@@ -57,4 +57,11 @@ wait_replicas() {
 # Bytes of the bench tables' .ibd files on host N.
 ibd_bytes() { du -cb "$SANDBOX/h$1/data/$BENCH_DB"/*.ibd 2>/dev/null | tail -1 | cut -f1; }
 
+# ini SECTION KEY: a value from the mha-backup config $CONF (no interpolation; the config is ours).
+ini() {
+    awk -v sec="[$1]" -v key="$2" '
+        /^\[/ { insec = ($0 == sec); next }
+        insec && $0 ~ "^[ \t]*" key "[ \t]*=" { sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]+$/, ""); print; exit }' "$CONF"
+}
+
 human() { numfmt --to=iec-i --suffix=B --format=%.2f "$1"; }

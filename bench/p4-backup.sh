@@ -37,12 +37,6 @@ OUT=bench/out/p4-$STAMP
 RESULT=bench/results/p4-$STAMP.txt
 mkdir -p "$OUT" bench/results
 
-# ini SECTION KEY: a value from the config (no interpolation; the config is ours).
-ini() {
-    awk -v sec="[$1]" -v key="$2" '
-        /^\[/ { insec = ($0 == sec); next }
-        insec && $0 ~ "^[ \t]*" key "[ \t]*=" { sub(/^[^=]*=[ \t]*/, ""); sub(/[ \t]+$/, ""); print; exit }' "$CONF"
-}
 STORE=$(ini mha-backup store_dir)/backups
 RTMP=$(ini backup remote_tmpdir)
 [ "$STORE" != /backups ] && [ -n "$RTMP" ] || die "cannot read store_dir and remote_tmpdir from $CONF"

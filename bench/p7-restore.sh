@@ -51,7 +51,7 @@ M=$(find_master) || die "no master"
 log "setup: full backup of the dataset"
 "$BIN" backup full --wait 600 --json > "$WORK/backup.json"
 ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/backup.json")
-STORE=$(awk -F' *= *' '/^store_dir/ {print $2}' "$CONF")
+STORE=$(ini mha-backup store_dir)
 MANIFEST=$STORE/backups/$ID/manifest.json
 read -r FILE POS < <(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); c=(m.get("replicaOf") or {}).get("coordinates") or m["binlog"]; print(c["file"], c["position"])' "$MANIFEST")
 log "backup $ID, point on the master: $FILE:$POS"

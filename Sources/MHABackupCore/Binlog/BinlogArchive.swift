@@ -50,12 +50,7 @@ public struct BinlogIndex: Codable, Sendable, Equatable {
     public mutating func upsert(_ e: ArchivedBinlog) {
         files.removeAll { $0.name == e.name }
         files.append(e)
-        files.sort { a, b in
-            switch (BinlogName(a.name), BinlogName(b.name)) {
-            case let (x?, y?): return x < y
-            default: return a.name < b.name
-            }
-        }
+        files.sort { BinlogName.precedes($0.name, $1.name) }
     }
 
     public mutating func remove(_ name: String) { files.removeAll { $0.name == name } }

@@ -25,6 +25,14 @@ public struct BinlogName: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     public var description: String { name }
 
+    /// Archive order of two file names: by base and number when both are binlog names, else by text.
+    public static func precedes(_ a: String, _ b: String) -> Bool {
+        switch (BinlogName(a), BinlogName(b)) {
+        case let (x?, y?): return x < y
+        default: return a < b
+        }
+    }
+
     private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-".unicodeScalars)
 }
 

@@ -37,11 +37,7 @@ enum ListCommand {
     /// `restore ok 11-25 17:41` (RTO in the record): the last verification that says most.
     static func verified(_ folder: String) -> String {
         guard let r = Verifier.lastRecord(in: folder) else { return "-" }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "MM-dd HH:mm"
-        return "\(r.level.rawValue) \(r.ok ? "ok" : "FAILED") \(f.string(from: r.checkedAt))"
+        return "\(r.level.rawValue) \(r.ok ? "ok" : "FAILED") \(Formatters.shared.formatUTC(r.checkedAt, "MM-dd HH:mm"))"
     }
 
     static func run(_ ctx: Context, json: Bool) throws {

@@ -11,7 +11,7 @@ public struct RestoreResult: Codable, Sendable {
     public var chain: [String]
     public var steps: [Step] = []
     public var seconds: Double = 0
-    /// Transactions replayed per segment (`host:port timeline N` → count of GTIDs/XIDs seen).
+    /// One line per replayed segment: `host:port timeline N: K file(s)`.
     public var replayed: [String] = []
     public var warnings: [String] = []
     /// Set when the server was left running (`--start`).
@@ -29,10 +29,11 @@ public struct RestoreResult: Codable, Sendable {
     }
 }
 
-/// Carries out a `RestorePlan`: unpack each backup of the chain while checking its SHA-256
-/// against the manifest, prepare (full, then each incremental), move it into the target, start a
-/// private mariadbd, replay the binlog segments with `mariadb-binlog | mariadb`, then stop it
-/// (or leave it running with `start`). Every program runs through the ProcessRunner with a bound.
+/// Carries out a `RestorePlan`: check the binlogs it needs against their checksums (the base was
+/// checked when it was planned, RestoreGate), unpack each backup of the chain, prepare (full, then
+/// each incremental), move it into the target, start a private mariadbd, replay the binlog
+/// segments with `mariadb-binlog | mariadb`, then stop it (or leave it running with `start`).
+/// Every program runs through the ProcessRunner with a bound.
 public final class RestoreExecutor: @unchecked Sendable {
     public struct Options: Sendable {
         public var targetDir: String
@@ -131,10 +132,7 @@ public final class RestoreExecutor: @unchecked Sendable {
             if !options.keepServerForCaller { try finish() }
             return result
         } catch {
-            server?.stop()
-            server = nil
-            if let rd = runDir { try? FileManager.default.removeItem(atPath: rd) }
-            if let w = workDir, !options.keepWork { try? FileManager.default.removeItem(atPath: w) }
+            stopAndClean(keepWork: options.keepWork)
             if !existed { try? FileManager.default.removeItem(atPath: target) } else { emptyFolder(target) }
             throw error
         }
@@ -160,11 +158,18 @@ public final class RestoreExecutor: @unchecked Sendable {
 
     /// Stops everything and removes the target too (verify's scratch restore).
     public func discard() {
+        stopAndClean(keepWork: false)
+        try? FileManager.default.removeItem(atPath: options.targetDir)
+    }
+
+    /// Stops the server (if one runs) and removes the run folder and, unless kept, the work folder.
+    private func stopAndClean(keepWork: Bool) {
         server?.stop()
         server = nil
         if let rd = runDir { try? FileManager.default.removeItem(atPath: rd) }
-        if let w = workDir { try? FileManager.default.removeItem(atPath: w) }
-        try? FileManager.default.removeItem(atPath: options.targetDir)
+        runDir = nil
+        if let w = workDir, !keepWork { try? FileManager.default.removeItem(atPath: w) }
+        workDir = nil
     }
 
     func step<T>(_ name: String, _ body: () throws -> T) throws -> T {
@@ -217,13 +222,13 @@ public final class RestoreExecutor: @unchecked Sendable {
             dirs.append(dir)
         }
         let tool = plan.base.method == .xtrabackup ? "xtrabackup" : "mariabackup"
+        let prepare = [tool, "--prepare", "--use-memory=\(options.useMemory ?? ctx.config.restoreUseMemory)", "--target-dir=\(dirs[0])"]
         try step("prepare \(plan.chain[0].id)") {
-            try runTool([tool, "--prepare", "--use-memory=\(options.useMemory ?? ctx.config.restoreUseMemory)", "--target-dir=\(dirs[0])"], what: "prepare of \(q(plan.chain[0].id))")
+            try runTool(prepare, what: "prepare of \(q(plan.chain[0].id))")
         }
         for (i, m) in plan.chain.enumerated().dropFirst() {
             try step("apply incremental \(m.id)") {
-                try runTool([tool, "--prepare", "--use-memory=\(options.useMemory ?? ctx.config.restoreUseMemory)", "--target-dir=\(dirs[0])", "--incremental-dir=\(dirs[i])"],
-                            what: "prepare of incremental \(q(m.id))")
+                try runTool(prepare + ["--incremental-dir=\(dirs[i])"], what: "prepare of incremental \(q(m.id))")
             }
         }
         try step("move into \(target)") {
@@ -242,7 +247,7 @@ public final class RestoreExecutor: @unchecked Sendable {
         }
     }
 
-    /// The stream of one backup through decompress | mbstream -x, its SHA-256 taken on the way.
+    /// The stream of one backup through decompress | mbstream -x.
     func unpack(_ m: Manifest, into dir: String) throws {
         guard let f = m.files.first(where: { $0.name.hasPrefix("backup.xbstream") }) else {
             throw MBError(.dataError, "backup \(q(m.id)) has no backup.xbstream file in its manifest")
@@ -258,13 +263,13 @@ public final class RestoreExecutor: @unchecked Sendable {
 
     /// Runs `stages` with the file on stdin. The file was checked against the manifest before
     /// the restore began (RestoreGate); the tools check their own framing (zstd, mbstream).
-    func feed(file path: String, into stages: [Command], what: String, stdout: StdoutSink = .discard) throws {
+    func feed(file path: String, into stages: [Command], what: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw MBError(.noInput, "cannot open \(q(path)): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var opts = RunOptions(timeout: timeout)
         opts.stdin = .fd(fd)
-        opts.stdout = stdout
+        opts.stdout = .discard
         opts.cancellation = cancellation
         let progress = isatty(2) == 1 ? Progress(fd: fd, total: BinlogFileIO.size(path) ?? 0, what: what) : nil
         progress?.start()
@@ -331,7 +336,7 @@ public final class RestoreExecutor: @unchecked Sendable {
         }
         var stages: [Command] = []
         if let d = m.compression.decompressArgv { stages.append(Command(d)) }
-        stages.append(s.client(["--binary-mode", "--max-allowed-packet=1G"]))
+        stages.append(s.sqlStreamClient())
         try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "load of dump \(q(m.id))")
     }
 
@@ -366,7 +371,7 @@ public final class RestoreExecutor: @unchecked Sendable {
             }
         }
         defer { progress?.stop() }
-        let r = try runner.runPipeline([binlog, s.client(["--binary-mode", "--max-allowed-packet=1G"])], options: opts)
+        let r = try runner.runPipeline([binlog, s.sqlStreamClient()], options: opts)
         let err = r.stages[0].stderr
         let truncated = err.contains("Event truncated") || err.contains("Error in log format") || err.contains("crc check failed")
         let lastIsUnclosed = seg.files.last?.origin == .streamUnclosed

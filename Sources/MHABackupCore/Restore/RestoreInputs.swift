@@ -40,7 +40,7 @@ extension RestorePlanner {
                                            firstGtid: scan.firstGTID, lastGtid: scan.lastGTID))
             }
         }
-        return out.sorted { (BinlogName($0.name).map { n in (n.base, n.number) } ?? ("", 0)) < (BinlogName($1.name).map { n in (n.base, n.number) } ?? ("", 0)) }
+        return out.sorted { BinlogName.precedes($0.name, $1.name) }
     }
 }
 

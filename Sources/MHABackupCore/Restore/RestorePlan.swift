@@ -24,23 +24,13 @@ public enum RestoreTarget: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC, the form `mariadb-binlog --stop-datetime` reads (with TZ=UTC).
-    public static func format(_ d: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        return f.string(from: d)
-    }
+    public static func format(_ d: Date) -> String { Formatters.shared.formatUTC(d, "yyyy-MM-dd HH:mm:ss") }
 
     /// `--to-time`: ISO 8601 (`2026-11-25T17:20:00Z`, with or without zone: UTC) or `YYYY-MM-DD HH:MM:SS` (UTC).
     public static func parseTime(_ s: String) throws -> Date {
         let t = s.trimmingCharacters(in: .whitespaces)
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
         for fmt in ["yyyy-MM-dd'T'HH:mm:ssXXXXX", "yyyy-MM-dd'T'HH:mm:ss.SSSXXXXX", "yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd HH:mm:ss"] {
-            f.dateFormat = fmt
-            if let d = f.date(from: t) { return d }
+            if let d = Formatters.shared.parseUTC(t, fmt) { return d }
         }
         throw MBError.usage("option '--to-time' must be a UTC time like '2026-11-25 17:20:00' or '2026-11-25T17:20:00Z', got \(q(s))")
     }
@@ -70,7 +60,7 @@ public enum RestoreTarget: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A MariaDB GTID `domain-server-seq`.
-public struct Gtid: Sendable, Equatable {
+public struct Gtid: Sendable, Equatable, CustomStringConvertible {
     public var domain: UInt32
     public var server: UInt32
     public var seq: UInt64
@@ -83,9 +73,16 @@ public struct Gtid: Sendable, Equatable {
         seq = n
     }
 
-    /// The GTID of `domain` in a position list (`0-11-5,1-12-9`).
+    public var description: String { "\(domain)-\(server)-\(seq)" }
+
+    /// The GTIDs of a position list (`0-11-5,1-12-9`); malformed entries are left out.
+    public static func list(_ s: String?) -> [Gtid] {
+        (s ?? "").split(separator: ",").compactMap { Gtid(String($0)) }
+    }
+
+    /// The GTID of `domain` in a position list.
     public static func inList(_ list: String?, domain: UInt32) -> Gtid? {
-        (list ?? "").split(separator: ",").compactMap { Gtid(String($0)) }.first { $0.domain == domain }
+        Self.list(list).first { $0.domain == domain }
     }
 }
 
@@ -208,7 +205,7 @@ public struct RestorePlanner: Sendable {
     /// The point of a backup in the binlog of its timeline's master: its own coordinates when it
     /// ran on the master, the master's coordinates it had executed when it ran on a replica.
     public func anchor(of m: Manifest) -> BackupAnchor? {
-        let at = (m.method.isPhysical ? m.finishedAt : m.startedAt) ?? m.startedAt
+        let at = pointTime(m)
         guard let entry = entry(forBackup: m) else { return nil }
         if m.sourceHost == entry.masterHost, m.sourcePort == entry.masterPort, let c = m.binlog, !c.file.isEmpty {
             return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: c, at: at)
@@ -218,7 +215,7 @@ public struct RestorePlanner: Sendable {
         }
         // On a replica without the master's coordinates (a dump): MariaDB GTIDs are the same on
         // every server, so the backup's GTID position is a point in the master's binlog too.
-        if let g = m.binlog?.gtid, !g.isEmpty, g.split(separator: ",").allSatisfy({ Gtid(String($0)) != nil }) {
+        if let g = m.binlog?.gtid, !g.isEmpty, Gtid.list(g).count == g.split(separator: ",").count {
             return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort,
                                 coordinates: Coordinates(file: "", position: 4, gtid: g), at: at, byGtid: true)
         }
@@ -272,7 +269,7 @@ public struct RestorePlanner: Sendable {
             base = m
         } else {
             guard !complete.isEmpty else { throw MBError(.noInput, "the catalog has no complete backup to restore from") }
-            let eligible = try complete.filter { try isBefore(anchorOrStart($0), target) }
+            let eligible = complete.filter { isBefore($0, target) }
             guard let m = eligible.max(by: { pointTime($0) < pointTime($1) }) else {
                 throw MBError(.noInput, "no complete backup has its point before \(target)",
                               hint: "the oldest is \(complete.map(\.id).min() ?? "?"); mha-backup list shows them")
@@ -308,13 +305,9 @@ public struct RestorePlanner: Sendable {
             var why: String
             var startGtid: String? = nil
             if k == bIndex, a.byGtid, let g = a.coordinates.gtid {
-                // The first file holding a transaction after the backup's GTID position.
-                let want = g.split(separator: ",").compactMap { Gtid(String($0)) }
-                let first = binlogs(e.masterHost, e.masterPort).first { f in
-                    guard f.lastGtid != nil else { return true }
-                    return want.contains { w in Gtid.inList(f.lastGtid, domain: w.domain).map { $0.seq > w.seq } ?? false }
-                }
-                guard let first else {
+                // The first file holding a transaction after the backup's GTID position (a file
+                // without GTIDs, e.g. a stream copy not yet read, may hold one).
+                guard let first = firstFile(of: e, after: g, withoutGtids: true) else {
                     if target == .latest {
                         notes.append("no archived binlog of \(e.masterHost):\(e.masterPort) holds a transaction after gtid \(g); the restore ends at the backup's point")
                         continue
@@ -382,34 +375,38 @@ public struct RestorePlanner: Sendable {
         guard let promoted = p.gtid, prev?.stop ?? .end == .end else { return nil }
         let reached = prev.map { $0.files.last?.lastGtid } ?? (a.coordinates.gtid)
         guard let reachedList = reached ?? nil, !reachedList.isEmpty else { return nil }
-        let targets = promoted.split(separator: ",").compactMap { Gtid(String($0)) }
-        let behind = targets.filter { t in Gtid.inList(reachedList, domain: t.domain).map { $0.seq < t.seq } ?? false }
+        let behind = Gtid.list(promoted).filter { t in Gtid.inList(reachedList, domain: t.domain).map { $0.seq < t.seq } ?? false }
         guard !behind.isEmpty else { return nil }
         // The new master's files from the first holding a transaction after what was reached,
         // through the one it was promoted in.
-        let have = reachedList.split(separator: ",").compactMap { Gtid(String($0)) }
-        guard let first = binlogs(e.masterHost, e.masterPort).first(where: { f in
-            guard let last = f.lastGtid else { return false }
-            return have.contains { h in Gtid.inList(last, domain: h.domain).map { $0.seq > h.seq } ?? false }
-        }) else {
+        guard let first = firstFile(of: e, after: reachedList, withoutGtids: false) else {
             throw MBError(.noInput, "the old master's archive ends at gtid \(reachedList) but \(e.masterHost) was promoted at \(promoted), "
                 + "and no archived binlog of \(e.masterHost) holds the transactions between",
                 hint: "mha-backup binlog archive copies the new master's closed binlogs")
         }
         let files = try select(host: e.masterHost, port: e.masterPort, from: first.name, through: p.file, timeline: e.id)
         return ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files, startPosition: 4,
-                             startGtid: reachedList, stop: .gtid(behind.map { "\($0.domain)-\($0.server)-\($0.seq)" }.joined(separator: ",")),
+                             startGtid: reachedList, stop: .gtid(behind.map(\.description).joined(separator: ",")),
                              why: "the gap where the replicas were behind: the old master's archive ends at gtid \(reachedList), "
                                 + "the new master was promoted at \(promoted); its own binlog before the promotion holds the rest")
     }
 
+    /// The first file of a timeline's master holding a transaction after the GTID position `list`;
+    /// `withoutGtids` says whether a file with no GTID recorded counts as holding one.
+    func firstFile(of e: TimelineEntry, after list: String, withoutGtids: Bool) -> AvailableBinlog? {
+        let have = Gtid.list(list)
+        return binlogs(e.masterHost, e.masterPort).first { f in
+            guard let last = f.lastGtid else { return withoutGtids }
+            return have.contains { h in Gtid.inList(last, domain: h.domain).map { $0.seq > h.seq } ?? false }
+        }
+    }
+
+    /// When a backup reached its point: a physical backup's end, a dump's start.
     func pointTime(_ m: Manifest) -> Date { (m.method.isPhysical ? m.finishedAt : m.startedAt) ?? m.startedAt }
 
-    func anchorOrStart(_ m: Manifest) -> (BackupAnchor?, Manifest) { (anchor(of: m), m) }
-
     /// Whether a backup's point lies at or before the target.
-    func isBefore(_ am: (BackupAnchor?, Manifest), _ target: RestoreTarget) throws -> Bool {
-        let (a, m) = am
+    func isBefore(_ m: Manifest, _ target: RestoreTarget) -> Bool {
+        let a = anchor(of: m)
         switch target {
         case .latest, .backupPoint:
             return true

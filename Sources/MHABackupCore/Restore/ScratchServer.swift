@@ -29,42 +29,44 @@ public final class ScratchServer: @unchecked Sendable {
     }
 
     /// A fresh private run folder under the system temp dir (short, so the socket path fits).
-    public static func makeRunDir() throws -> String {
-        var template = Array("/tmp/mha-restore-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw MBError(.cantCreate, "cannot create a run folder in '/tmp': \(String(cString: strerror(errno)))") }
-        let dir = String(cString: p)
-        chmod(dir, 0o700)
-        return dir
+    public static func makeRunDir() throws -> String { try makePrivateDir(in: "/tmp", prefix: "mha-restore") }
+
+    /// A new folder `DIR/PREFIX-XXXXXX`, mode 0700 (mkdtemp).
+    public static func makePrivateDir(in dir: String, prefix: String) throws -> String {
+        var template = Array("\(dir)/\(prefix)-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else {
+            throw MBError(.cantCreate, "cannot create a folder in \(q(dir)): \(String(cString: strerror(errno)))")
+        }
+        return String(cString: p)
     }
 
     /// A free TCP port on 127.0.0.1 (bind to 0, read it back).
     public static func freePort() throws -> Int {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw MBError(.failed, "cannot open a socket to find a free port") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        let port = try withLoopbackSocket(port: 0) { fd, addr, len -> Int? in
+            guard bind(fd, addr, len.pointee) == 0, getsockname(fd, addr, len) == 0 else { return nil }
+            return addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
         }
-        guard ok else { throw MBError(.failed, "cannot bind 127.0.0.1 to find a free port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        guard let port else { throw MBError(.failed, "cannot bind 127.0.0.1 to find a free port") }
+        return port
     }
 
     /// Whether something already listens on 127.0.0.1:port.
     public static func portInUse(_ port: Int) -> Bool {
+        (try? withLoopbackSocket(port: port) { fd, addr, len in connect(fd, addr, len.pointee) == 0 }) ?? false
+    }
+
+    /// A TCP socket and the address 127.0.0.1:port for `body`, closed afterwards.
+    static func withLoopbackSocket<T>(port: Int, _ body: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> T) throws -> T {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { throw MBError(.failed, "cannot open a TCP socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(fd, $0, &len) }
         }
     }
 
@@ -141,6 +143,9 @@ public final class ScratchServer: @unchecked Sendable {
     public func client(_ extra: [String] = []) -> Command {
         Command(["mariadb", "--defaults-extra-file=\(defaultsFile)", "--batch", "--skip-column-names"] + extra)
     }
+
+    /// The client a restore pipes SQL into (a dump, mariadb-binlog's output): binary-safe, large packets.
+    public func sqlStreamClient() -> Command { client(["--binary-mode", "--max-allowed-packet=1G"]) }
 
     /// Runs SQL, returns its tab-separated rows.
     public func query(_ sql: String, timeout: TimeInterval = 600) throws -> [[String]] {

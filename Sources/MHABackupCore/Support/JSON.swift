@@ -65,10 +65,26 @@ final class Formatters: @unchecked Sendable {
         return f
     }()
 
+    /// UTC, POSIX locale, one formatter per pattern (made on first use).
+    private var utc: [String: DateFormatter] = [:]
+
     func format(_ d: Date) -> String { lock.lock(); defer { lock.unlock() }; return fractional.string(from: d) }
     func parse(_ s: String) -> Date? {
         lock.lock(); defer { lock.unlock() }
         return fractional.date(from: s) ?? plain.date(from: s)
+    }
+
+    func formatUTC(_ d: Date, _ pattern: String) -> String { lock.lock(); defer { lock.unlock() }; return utcFormatter(pattern).string(from: d) }
+    func parseUTC(_ s: String, _ pattern: String) -> Date? { lock.lock(); defer { lock.unlock() }; return utcFormatter(pattern).date(from: s) }
+
+    private func utcFormatter(_ pattern: String) -> DateFormatter {
+        if let f = utc[pattern] { return f }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = pattern
+        utc[pattern] = f
+        return f
     }
 }
 

@@ -38,12 +38,6 @@ public final class SHA256Hasher: @unchecked Sendable {
 
     /// Hashes a file with 1 MiB reads. Returns digest and size.
     public static func hashFile(_ path: String) throws -> (sha256: String, size: Int64) {
-        try hashFile(path) { _, _ in }
-    }
-
-    /// Hashes a file with 1 MiB reads and hands each chunk to `each` (e.g. to feed a pipe while
-    /// hashing, so a file is read once). Returns digest and size.
-    public static func hashFile(_ path: String, each: (UnsafeRawPointer, Int) throws -> Void) throws -> (sha256: String, size: Int64) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw MBError(.noInput, "cannot open \(q(path)): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -60,7 +54,6 @@ public final class SHA256Hasher: @unchecked Sendable {
             }
             if n == 0 { break }
             h.update(buf, count: n)
-            try each(buf, n)
             total += Int64(n)
         }
         return (h.finalizeHex(), total)

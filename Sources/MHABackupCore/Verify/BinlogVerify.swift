@@ -103,12 +103,7 @@ extension Verifier {
                 notes.append("\(f) has no .sha256: not committed, not checked")
             }
         }
-        let sorted = names.sorted { a, b in
-            switch (BinlogName(a), BinlogName(b)) {
-            case let (x?, y?): return x < y
-            default: return a < b
-            }
-        }
+        let sorted = names.sorted(by: BinlogName.precedes)
         for n in sorted {
             files += 1
             let entry = index.entry(n)

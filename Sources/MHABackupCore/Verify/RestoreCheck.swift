@@ -20,11 +20,10 @@ public enum RestoreCheck {
     public static func run(ctx: Context, backupId: String, log: @escaping (String) -> Void) throws -> RestoreCheckResult {
         let plan = try RestorePlanner.forStore(ctx).plan(target: .backupPoint, backupId: backupId)
         // A private folder mariadbd (as mysql) can reach: the datadir and the work folder go inside.
-        var template = Array("\(ctx.config.restoreScratchDir)/mha-backup-verify-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else {
-            throw MBError(.cantCreate, "cannot create a scratch folder in \(q(ctx.config.restoreScratchDir)) ([restore] scratch_dir): \(String(cString: strerror(errno)))")
+        let folder: String
+        do { folder = try ScratchServer.makePrivateDir(in: ctx.config.restoreScratchDir, prefix: "mha-backup-verify") } catch let e as MBError {
+            throw MBError(e.code, e.message + " ([restore] scratch_dir)")
         }
-        let folder = String(cString: p)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try ScratchServer.chownToMysql([folder], runner: ProcessRunner())
         var opts = RestoreExecutor.Options(targetDir: "\(folder)/data", port: try ScratchServer.freePort())
