@@ -13,8 +13,8 @@ public enum CLI {
       audit [--failover ID | --last] [--json]  one failover's story, in order
       status [--json]                         fence, open failover, timeline, jobs, last backup, problems
       verify [ID | --all | --latest] [--level files|structure|restore] [--json]
-      restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G) --target-dir DIR
-              [--port P --start] [--plan] [--json]   point-in-time restore across failovers
+      restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G | --backup ID) --target-dir DIR
+              [--backup ID] [--port P --start] [--plan] [--json]   point-in-time restore across failovers
       drill --new-master HOST [--dead-master-ssh yes|no]   the failover sequence with today's topology (dry run)
       sandbox up|down|status|env|kill-master --host|--mysqld|failover --host|--mysqld|switch --new-master HOST
               [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
