@@ -204,7 +204,7 @@ struct FailoverScenarioTests {
         #expect(Harness.shared.wait(30) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
         let done = try #require(FailoverStore(stateDir: ctx.config.stateDir).load(rec.id))
         #expect(done.status == .succeeded)
-        #expect(done.salvage?.state == "done", "salvage: \(String(describing: done.salvage))")
+        #expect(done.salvage?.state == .done, "salvage: \(String(describing: done.salvage))")
         #expect(done.pausedJobs.contains(jobId))
         #expect(Fence.load(ctx.config.fencePath) == nil, "the fence is still up")
         _ = try checkAudit(rec.id, expectPhases: ["master_ip_failover.stopssh", "shutdown_script.stopssh", "master_ip_failover.start",

@@ -105,7 +105,7 @@ struct RestoreIntegrationTests {
         let rec = try lab.lastFailover()
         #expect(Harness.shared.wait(60) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
         let done = try #require(FailoverStore(stateDir: ctx.config.stateDir).load(rec.id))
-        #expect(done.salvage?.state == "done", "salvage: \(String(describing: done.salvage))")
+        #expect(done.salvage?.state == .done, "salvage: \(String(describing: done.salvage))")
         // The full backup the report started, on the new timeline.
         if let full = done.fullBackupJob {
             #expect(Harness.shared.wait(240, every: 0.5) { (try? lab.manifest(full))?.status == .complete })
@@ -334,7 +334,7 @@ struct RestoreIntegrationTests {
         let rec = try lab.lastFailover()
         #expect(Harness.shared.wait(90) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
         let salvage = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage
-        #expect(salvage?.state != "done", "our salvage got through; the scenario needs it to fail: \(String(describing: salvage))")
+        #expect(salvage?.state != .done, "our salvage got through; the scenario needs it to fail: \(String(describing: salvage))")
         try AtomicFile.write(original, to: lab.config, mode: 0o600)
         restored = true
         let recovered = Int(try lab.sql(newMaster, "SELECT COUNT(*) AS n FROM lab.g WHERE id > 300").first?.first("n") ?? "") ?? -1

@@ -6,6 +6,9 @@ public struct BackupRequest: Sendable {
     public var source: String?
     public var compression: Compression?
     public var ignoreFence = false
+    /// With `--wait`: wait for a slot only; a raised fence refuses at once (the hooks' own full
+    /// backup: a fence up again means a new failover, whose report starts its own).
+    public var waitForFence = true
     /// Set by a caller that registered the job id in advance (the hooks' detached full backup).
     public var id: String?
     /// When busy (max_parallel, or the source has a backup), wait this long for a slot instead of refusing.
@@ -85,6 +88,8 @@ public final class BackupEngine: @unchecked Sendable {
     /// Progress lines: stderr, so stdout stays the result (and valid JSON with --json).
     public var out: (String) -> Void = { eprint($0) }
     public var cancellation = CancellationFlag()
+    /// The running request's `--ignore-fence` (a person backing up during a failover on purpose).
+    var currentIgnoreFence = false
     let registry: JobRegistry
     let catalog: Catalog
 
@@ -122,7 +127,12 @@ public final class BackupEngine: @unchecked Sendable {
     @discardableResult
     public func run(_ req: BackupRequest) throws -> Manifest {
         let now = ctx.clock.now()
-        if !req.ignoreFence { try Fence.check(path: config.fencePath, now: now) }
+        // From the start: a failover hook tells a job that has not started its tool to stop (SIGTERM).
+        let signals = SignalForwarder.install(cancellation)
+        defer { signals.cancel() }
+        currentIgnoreFence = req.ignoreFence
+        // Checked first (a clear refusal without a slow probe), and again under the registry's lock.
+        if !req.ignoreFence, req.waitForSlot <= 0 || !req.waitForFence { try Fence.check(path: config.fencePath, now: now) }
         try AtomicFile.makeDirectory(config.backupsDir)
         var topology = Topology.discover(ctx.mha, config: config)
         let id = req.id ?? Catalog.newId(type: req.type, at: now)
@@ -136,6 +146,9 @@ public final class BackupEngine: @unchecked Sendable {
         while true {
             do {
                 try registry.withLock {
+                    // The hooks raise the fence and then quiesce under this lock: a backup admitted
+                    // here either is in their list or sees the fence.
+                    if !req.ignoreFence { try Fence.check(path: config.fencePath, now: ctx.clock.now()) }
                     let active = registry.active().filter { $0.id != id }
                     let busy = Set(active.map { "\($0.sourceHost):\($0.sourcePort)" })
                     source = try chooseSource(req, topology: topology, busy: busy)
@@ -154,13 +167,18 @@ public final class BackupEngine: @unchecked Sendable {
                     try registry.save(job)
                 }
                 break
-            } catch let e as MBError where e.code == .busy && Date() < admitBy && !cancellation.isCancelled {
-                if !said { out("backup \(id): \(e.message); waiting up to \(Int(req.waitForSlot)) s for a slot"); said = true }
+            } catch let e as MBError where (e.code == .busy || e.code == .fenced && req.waitForFence) && Date() < admitBy && !cancellation.isCancelled {
+                // --wait waits for a slot and for a failover to end; the topology is probed anew
+                // afterwards (the source may be the new master's replica now).
+                if !said { out("backup \(id): \(e.message); waiting up to \(Int(req.waitForSlot)) s"); said = true }
                 sleep(2)
                 topology = Topology.discover(ctx.mha, config: config)
             }
         }
         defer { registry.remove(id) }
+        if cancellation.isCancelled || (try? registry.load(id))?.state == .aborting {
+            throw MBError(.failed, "backup \(q(id)) aborted before it started (a failover began)")
+        }
         let method = BackupMethod(rawValue: job.method)!
 
         var parent: Manifest? = nil
@@ -184,8 +202,6 @@ public final class BackupEngine: @unchecked Sendable {
                          compression: req.compression ?? config.compression)
         try catalog.write(m)
 
-        let signals = SignalForwarder.install(cancellation)
-        defer { signals.cancel() }
         do {
             if method.isPhysical {
                 try runPhysical(&m, source: source, parent: parent, job: &job)
@@ -393,6 +409,7 @@ public final class BackupEngine: @unchecked Sendable {
                                                        formatBytes(writer.bytes), formatBytes(Int64(rate)), Int(el) / 60, Int(el) % 60).utf8))
         }
 
+        let ignoreFence = currentIgnoreFence
         var o = RunOptions(timeout: config.backupTimeout)
         o.cancellation = cancellation
         o.stdout = .handler { chunk in
@@ -415,6 +432,14 @@ public final class BackupEngine: @unchecked Sendable {
                     out("backup \(id): \(progress.phase.rawValue) (\(Int(Date().timeIntervalSince(start))) s, \(formatBytes(writer.bytes)))")
                 }
             }
+        }
+        // Last look before the tool starts: a failover that began since admission stops us here.
+        let stillWanted = try registry.withLock { () -> Bool in
+            (try? registry.load(id))?.state == .running && (ignoreFence || Fence.load(config.fencePath) == nil)
+        }
+        guard stillWanted, !cancellation.isCancelled else {
+            writer.abandon()
+            throw MBError(.failed, "cancelled before the tool started (a failover began)")
         }
         let result: PipelineResult
         do {

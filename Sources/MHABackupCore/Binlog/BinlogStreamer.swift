@@ -148,13 +148,26 @@ public final class BinlogStreamer: @unchecked Sendable {
         stopOrphanedChild()
 
         var backoff: TimeInterval = 1
+        // Failed starts in a row; past `stream_max_restarts` the stream gives up with an alert
+        // (a supervisor, e.g. the systemd unit, decides what next) instead of retrying for ever.
+        var failures = 0
+        func failed(_ what: String) throws {
+            failures += 1
+            let limit = ctx.config.streamMaxRestarts
+            if limit > 0 && failures > limit {
+                let msg = "binlog stream gave up after \(limit) failed restarts in a row: \(what)"
+                Alerts.raise(config: ctx.config, severity: "critical", summary: msg, failoverId: nil, kind: nil, now: ctx.clock.now())
+                throw MBError(.unavailable, msg, hint: "check the master and the timeline ('mha-backup status'), then start the stream again")
+            }
+            warn("\(what); retrying in \(Int(backoff)) s (\(failures)\(limit > 0 ? "/\(limit)" : ""))")
+        }
         while !shouldStop {
             let server: MHAServer
             let entry: TimelineEntry?
             do {
                 (server, entry) = try resolveServer()
             } catch {
-                warn("cannot find the master to stream from: \(message(error)); retrying in \(Int(backoff)) s")
+                try failed("cannot find the master to stream from: \(message(error))")
                 pause(backoff)
                 backoff = min(backoff * 2, options.maxBackoff)
                 continue
@@ -165,13 +178,16 @@ public final class BinlogStreamer: @unchecked Sendable {
                 switch outcome {
                 case .timelineMoved:
                     backoff = 1
+                    failures = 0
                     continue
                 case .exited(let ranFor, let status):
-                    if ranFor >= options.maxBackoff { backoff = 1 }
-                    warn("mariadb-binlog from \(q(server.key)) ended (\(status)); restarting in \(Int(backoff)) s")
+                    if ranFor >= options.maxBackoff { backoff = 1; failures = 0 }
+                    try failed("mariadb-binlog from \(q(server.key)) ended (\(status))")
                 }
+            } catch let e as MBError where e.message.hasPrefix("binlog stream gave up") {
+                throw e
             } catch {
-                warn("stream from \(q(server.key)): \(message(error)); retrying in \(Int(backoff)) s")
+                try failed("stream from \(q(server.key)): \(message(error))")
             }
             pause(backoff)
             backoff = min(backoff * 2, options.maxBackoff)

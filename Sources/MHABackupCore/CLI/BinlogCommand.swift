@@ -3,7 +3,7 @@ import Foundation
 /// `mha-backup binlog archive [--source HOST] [--json]` and
 /// `mha-backup binlog stream [--once-seconds N] [--source HOST] [--json]`.
 enum BinlogCommand {
-    static let usage = "usage: mha-backup binlog archive [--source HOST] [--json] | binlog stream [--once-seconds N] [--source HOST] [--json]"
+    static let usage = "usage: mha-backup binlog archive [--source HOST] [--json] | binlog stream [--once-seconds N] [--source HOST] [--json] | binlog stream --stop"
 
     static func run(_ ctx: Context, args: Arguments) throws {
         guard args.positional.count == 1, let sub = args.positional.first else {
@@ -14,6 +14,8 @@ enum BinlogCommand {
         case "archive":
             if args["once-seconds"] != nil { throw MBError.usage("option '--once-seconds' belongs to 'binlog stream'") }
             try archive(ctx, source: args["source"], json: args.has("json"))
+        case "stream" where args.has("stop"):
+            try stopStream(ctx)
         case "stream":
             let once = try args.int("once-seconds", 1...31_536_000)
             try stream(ctx, once: once.map(TimeInterval.init), source: args["source"], json: args.has("json"))
@@ -41,6 +43,24 @@ enum BinlogCommand {
         if !json { s.onArchived = { emit(line($0)) } }
         let report = try s.run()
         if json { emit(JSON.string(report)) }
+    }
+
+    /// `binlog stream --stop`: SIGTERM to the running stream (it archives what it has), waited for
+    /// at most 60 s. No stream running is success.
+    static func stopStream(_ ctx: Context) throws {
+        let path = ctx.config.streamPidPath
+        guard let pid = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap({ pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
+              ProcessRunner.isAlive(pid) else {
+            print("no binlog stream running (\(path))")
+            return
+        }
+        kill(pid, SIGTERM)
+        let end = Date().addingTimeInterval(60)
+        while ProcessRunner.isAlive(pid), Date() < end { usleep(100_000) }
+        guard !ProcessRunner.isAlive(pid) else {
+            throw MBError(.failed, "binlog stream pid \(pid) did not stop within 60 s of SIGTERM")
+        }
+        print("binlog stream pid \(pid) stopped")
     }
 
     /// Unbuffered stdout: lines appear as files are archived, also when stdout is a pipe; a closed

@@ -5,12 +5,13 @@ public enum CLI {
     public static let usage = """
     usage: mha-backup [--config FILE] COMMAND ...
       check [--json]                          config, servers, ssh, tools and live topology
-      backup full|incremental [--source HOST] [--method mariabackup|xtrabackup|dump] [--ignore-fence] [--wait S]
+      backup full|incremental [--source HOST] [--method mariabackup|xtrabackup|dump] [--ignore-fence] [--wait S [--no-wait-fence]]
       list [--json]                           the catalog
       jobs [--json] | jobs pause|resume|abort ID
-      binlog archive | binlog stream [--once-seconds N]
+      binlog archive | binlog stream [--once-seconds N] | binlog stream --stop
       fence status|up|down [--ttl S] [--reason TEXT]
       audit [--failover ID | --last] [--json]  one failover's story, in order
+      salvage [--failover ID | --last]        redo a failover's binlog salvage (after a worker died or ssh failed)
       status [--json]                         fence, open failover, timeline, jobs, last backup, problems
       verify [ID | --all | --latest] [--level files|structure|restore] [--json]
       restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G | --backup ID) --target-dir DIR
@@ -74,7 +75,7 @@ public enum CLI {
             try CheckCommand.run(try ctx(a), json: a.has("json"))
         case "backup":
             let a = try Arguments(rest, valued: ["config", "source", "method", "compression", "job-id", "wait"],
-                                  flags: ["ignore-fence", "json"])
+                                  flags: ["ignore-fence", "json", "no-wait-fence"])
             try BackupCommand.run(try ctx(a), args: a)
         case "list":
             let a = try Arguments(rest, valued: ["config"], flags: ["json"])
@@ -83,7 +84,7 @@ public enum CLI {
             let a = try Arguments(rest, valued: ["config"], flags: ["json"])
             try JobsCommand.run(try ctx(a), args: a)
         case "binlog":
-            let a = try Arguments(rest, valued: ["config", "once-seconds", "source"], flags: ["json"])
+            let a = try Arguments(rest, valued: ["config", "once-seconds", "source"], flags: ["json", "stop"])
             try BinlogCommand.run(try ctx(a), args: a)
         case "fence":
             let a = try Arguments(rest, valued: ["config", "ttl", "reason"], flags: ["json"])
@@ -102,8 +103,11 @@ public enum CLI {
             let a = try Arguments(rest, valued: ["config"], flags: ["json"])
             try StatusCommand.run(try ctx(a), json: a.has("json"))
         case "hook-worker":
-            let a = try Arguments(rest, valued: ["config", "failover", "conf"], flags: ["salvage", "success"])
+            let a = try Arguments(rest, valued: ["config", "failover", "conf", "attempt"], flags: ["salvage", "success", "salvage-only"])
             try HookWorkerCommand.run(try ctx(a), args: a)
+        case "salvage":
+            let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last"])
+            try SalvageCommand.run(try ctx(a), args: a)
         case "audit":
             let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last", "json"])
             try AuditCommand.run(try ctx(a), args: a)

@@ -136,6 +136,11 @@ public enum FailoverHealth {
                 out.append("failover \(q(r.id)) of \(r.deadMaster.host) opened \(Int(age)) s ago has no report (past failover_ttl \(Int(ctx.config.hooks.failoverTTL)) s): the manager may have died mid-failover; steps seen: \(r.steps.keys.sorted().joined(separator: ", "))")
             }
         }
+        // A salvage that did not finish: the dead master's last binlog may be missing from the archive.
+        if let last = FailoverStore(stateDir: ctx.config.stateDir).all().last(where: { $0.kind == .failover }),
+           let sv = last.salvage, sv.state != .done, !sv.isLive(now: now) {
+            out.append("binlog salvage of failover \(q(last.id)) (\(last.deadMaster.host)) did not finish: \(sv.state == .running ? "its worker died" : sv.message ?? "failed") — run 'mha-backup salvage --failover \(last.id)' while ssh still reaches \(last.deadMaster.host)")
+        }
         for s in topo.servers where s.reachable && s.role == .unknown && s.readOnly == true {
             let stopped = s.replica.map { !$0.ioYes && !$0.sqlRunning } ?? true
             if stopped {

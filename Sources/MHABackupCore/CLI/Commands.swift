@@ -20,6 +20,7 @@ enum BackupCommand {
         }
         req.source = args["source"]
         req.ignoreFence = args.has("ignore-fence")
+        req.waitForFence = !args.has("no-wait-fence")
         if let id = args["job-id"] { req.id = id }
         if let w = try args.int("wait", 0...604_800) { req.waitForSlot = TimeInterval(w) }
         let engine = BackupEngine(ctx: ctx)

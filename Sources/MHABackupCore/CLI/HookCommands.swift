@@ -8,12 +8,48 @@ enum HookWorkerCommand {
         signal(SIGHUP, SIG_IGN)
         let w = try HookWorker(ctx: ctx, failoverId: id, task: task)
         switch task {
-        case "after-stop": w.afterStop(salvage: args.has("salvage"))
+        case "after-stop":
+            let attempt = args.has("salvage") ? Int(args["attempt"] ?? "1") ?? 1 : nil
+            w.afterStop(salvageAttempt: attempt, salvageOnly: args.has("salvage-only"))
         case "after-report": w.afterReport(conf: args["conf"], success: args.has("success"))
         case "after-switch": w.afterSwitch()
         default: throw MBError.usage("unknown hook-worker task \(q(task))")
         }
         w.audit.sync()
+    }
+}
+
+/// `mha-backup salvage [--failover ID]`: a new salvage attempt of that failover's dead master, in
+/// the foreground (the files of earlier attempts are kept; what is complete is not copied again).
+/// Exit 0 when done, 69 when the host cannot be reached, 1 on other failures.
+enum SalvageCommand {
+    static func run(_ ctx: Context, args: Arguments) throws {
+        let store = FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock)
+        let id: String
+        if let f = args["failover"] {
+            guard JobRegistry(dir: "").isSafeId(f) else { throw MBError.usage("option '--failover' \(q(f)) is not a failover id") }
+            id = f
+        } else {
+            guard let last = store.all().last(where: { $0.kind == .failover }) else {
+                throw MBError(.noInput, "no failover on record in \(q(store.dir))")
+            }
+            id = last.id
+        }
+        guard store.load(id) != nil else { throw MBError(.noInput, "no failover record \(q(id)) in \(q(store.dir))") }
+        let a = try store.beginSalvage(id)
+        guard a.start else {
+            throw MBError(.busy, "salvage attempt \(a.attempt) of \(q(id)) is running (its worker is alive); wait for it")
+        }
+        let w = try HookWorker(ctx: ctx, failoverId: id, task: "salvage")
+        let state = w.runSalvage(attempt: a.attempt)
+        w.audit.sync()
+        let s = store.load(id)?.salvage
+        if state == .done {
+            print("salvage of \(id): done (attempt \(a.attempt)), \(s?.files.count ?? 0) file(s) in all, last \(s?.lastFile ?? "-"):\(s?.lastPosition.map(String.init) ?? "-")")
+            return
+        }
+        let msg = s?.message ?? "failed"
+        throw MBError(msg.contains("ssh") || msg.contains("connect") ? .unavailable : .failed, "salvage of \(q(id)) failed: \(msg)")
     }
 }
 

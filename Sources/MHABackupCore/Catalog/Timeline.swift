@@ -22,14 +22,31 @@ public struct Timeline: Codable, Sendable {
 
     public var current: TimelineEntry? { entries.last }
 
+    /// A missing file is an empty history; an unreadable one is an error (never an empty history).
     public static func load(_ path: String) throws -> Timeline {
         guard FileManager.default.fileExists(atPath: path) else { return Timeline() }
-        return try JSON.load(Timeline.self, path: path)
+        do {
+            return try JSON.load(Timeline.self, path: path)
+        } catch {
+            throw MBError(.dataError, "timeline \(q(path)) cannot be read: \(error)",
+                          hint: "restore it from the store's copy or fix it by hand; mha-backup never overwrites it")
+        }
     }
 
-    public func save(_ path: String) throws {
-        try AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
-        try AtomicFile.write(JSON.encode(self), to: path)
+    /// The one writer: every change to `timeline.json` goes through here, under its lock, from a
+    /// fresh read. A file that cannot be read is never replaced. Saved only when changed.
+    @discardableResult
+    public static func update<T>(_ path: String, _ change: (inout Timeline) throws -> T) throws -> T {
+        try FileLock.withLock(path + ".lock") {
+            var tl = try load(path)
+            let before = tl.entries
+            let r = try change(&tl)
+            if tl.entries != before {
+                try AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
+                try AtomicFile.write(JSON.encode(tl), to: path)
+            }
+            return r
+        }
     }
 
     /// Opens a new timeline with a new master. Idempotent: a second call for the same master and
@@ -53,8 +70,7 @@ extension Context {
     /// The master the catalog follows: the timeline's current entry; when the catalog has none yet,
     /// the live topology's master, recorded as timeline 1.
     public func catalogMaster(topology: Topology? = nil) throws -> (MHAServer, TimelineEntry) {
-        var tl = try Timeline.load(config.timelinePath)
-        if let c = tl.current {
+        if let c = try Timeline.load(config.timelinePath).current {
             guard let s = mha.server(named: c.masterHost) else {
                 throw MBError.config("timeline master \(q(c.masterHost)) is not a server in \(q(mha.path))")
             }
@@ -65,10 +81,15 @@ extension Context {
             throw MBError(.unavailable, "no master found among \(mha.servers.map { q($0.hostname) }.joined(separator: ", "))",
                           hint: "mha-backup check shows what each server said")
         }
-        let e = tl.promote(host: m.server.hostname, port: m.server.port, at: clock.now(),
-                           promotion: m.binlog.map { Coordinates(file: $0.file, position: $0.position, gtid: m.gtidBinlogPos) },
-                           failoverId: nil, reason: "initial: live topology")
-        try tl.save(config.timelinePath)
-        return (m.server, e)
+        let e = try Timeline.update(config.timelinePath) { tl in
+            // Another writer may have opened timeline 1 meanwhile: promote() keeps it then.
+            tl.current ?? tl.promote(host: m.server.hostname, port: m.server.port, at: clock.now(),
+                                     promotion: m.binlog.map { Coordinates(file: $0.file, position: $0.position, gtid: m.gtidBinlogPos) },
+                                     failoverId: nil, reason: "initial: live topology")
+        }
+        guard let s = mha.server(named: e.masterHost) else {
+            throw MBError.config("timeline master \(q(e.masterHost)) is not a server in \(q(mha.path))")
+        }
+        return (s, e)
     }
 }

@@ -103,6 +103,8 @@ public struct BackupConfig: Sendable {
     public var restoreBufferPool = "1G"
 
     public var streamServerId = 4_242_001
+    /// The live stream gives up (with a critical alert) after this many failed restarts in a row.
+    public var streamMaxRestarts = 10
     public var binlogTimeout: TimeInterval = 3600
     public var mysqlFlavor: Flavor = .auto
 
@@ -122,7 +124,15 @@ public struct BackupConfig: Sendable {
         public var salvageWait: TimeInterval = 60
         /// A chained site script is killed after this long (its exit code then is 1).
         public var chainTimeout: TimeInterval = 600
-        public var killForeignBackupLocks = false
+        /// A foreign session holding a backup lock (FTWRL, BACKUP STAGE, LOCK TABLES … READ) on a
+        /// surviving server makes MHA wait with no bound: killed after `foreignLockGrace` by default.
+        public var killForeignBackupLocks = true
+        public var foreignLockGrace: TimeInterval = 2
+        /// How long the worker watches the survivors for lock holders (MHA's phases 3 and 4).
+        public var foreignLockWatch: TimeInterval = 300
+        /// shutdown_script could not prove the old master stopped and it may still take writes:
+        /// abort the failover (MHA's own power_manager does), or proceed anyway.
+        public var onFenceFailure: OnFenceFailure = .abort
         public var fullBackupAfterFailover = true
         public var fullBackupAfterSwitch = true
         /// Our own trouble never aborts a failover unless this is set.
@@ -130,6 +140,7 @@ public struct BackupConfig: Sendable {
         public var failoverTTL: TimeInterval = 3600
 
         public enum OnFailover: String, Sendable { case pause, abort }
+        public enum OnFenceFailure: String, Sendable { case abort, proceed }
     }
 
     public enum Flavor: String, Sendable { case auto, mariadb, mysql }
@@ -142,10 +153,11 @@ public struct BackupConfig: Sendable {
                    "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl", "throttle", "tool_options", "safe_slave_backup"],
         "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
         "client": ["timeout"],
-        "binlog": ["stream_server_id", "timeout"],
+        "binlog": ["stream_server_id", "timeout", "stream_max_restarts"],
         "restore": ["scratch_dir", "use_memory", "buffer_pool"],
         "hooks": ["on_failover", "critical_path_seconds", "salvage_wait", "chain_timeout", "kill_foreign_backup_locks",
-                  "full_backup_after_failover", "full_backup_after_switch", "abort_failover_on_error", "failover_ttl"],
+                  "full_backup_after_failover", "full_backup_after_switch", "abort_failover_on_error", "failover_ttl",
+                  "on_fence_failure", "foreign_lock_grace_seconds", "foreign_lock_watch_seconds"],
         "chain": Set(HookKind.allCases.map(\.rawValue)),
         "alerts": ["command"],
     ]
@@ -262,6 +274,7 @@ public struct BackupConfig: Sendable {
         }
         if let n = try int("client", "timeout", 1...3600) { c.clientTimeout = TimeInterval(n) }
         if let n = try int("binlog", "stream_server_id", 1...4_294_967_295) { c.streamServerId = n }
+        if let n = try int("binlog", "stream_max_restarts", 0...100_000) { c.streamMaxRestarts = n }
         if let s = try path("restore", "scratch_dir") { c.restoreScratchDir = s }
         for (key, set) in [("use_memory", \BackupConfig.restoreUseMemory), ("buffer_pool", \BackupConfig.restoreBufferPool)] as [(String, WritableKeyPath<BackupConfig, String>)] {
             guard let e = opt("restore", key) else { continue }
@@ -290,6 +303,9 @@ public struct BackupConfig: Sendable {
         if let n = try int("hooks", "chain_timeout", 1...86_400) { c.hooks.chainTimeout = TimeInterval(n) }
         if let n = try int("hooks", "failover_ttl", 1...604_800) { c.hooks.failoverTTL = TimeInterval(n) }
         if let b = try bool("hooks", "kill_foreign_backup_locks") { c.hooks.killForeignBackupLocks = b }
+        if let n = try int("hooks", "foreign_lock_grace_seconds", 0...3600) { c.hooks.foreignLockGrace = TimeInterval(n) }
+        if let n = try int("hooks", "foreign_lock_watch_seconds", 0...86_400) { c.hooks.foreignLockWatch = TimeInterval(n) }
+        if let v = try enumValue("hooks", "on_fence_failure", HookSettings.OnFenceFailure.self) { c.hooks.onFenceFailure = v }
         if let b = try bool("hooks", "full_backup_after_failover") { c.hooks.fullBackupAfterFailover = b }
         if let b = try bool("hooks", "full_backup_after_switch") { c.hooks.fullBackupAfterSwitch = b }
         if let b = try bool("hooks", "abort_failover_on_error") { c.hooks.abortFailoverOnError = b }

@@ -85,13 +85,14 @@ public struct JobRegistry: Sendable {
         !id.isEmpty && id.count < 100 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." } && !id.hasPrefix(".")
     }
 
-    /// Updates a record under the registry's file lock.
-    public func update(_ id: String, _ change: (inout JobRecord) -> Void) throws {
-        try withLock {
+    /// Updates a record under the registry's file lock (`locked`: the caller holds it already).
+    public func update(_ id: String, locked: Bool = false, _ change: (inout JobRecord) -> Void) throws {
+        func apply() throws {
             var j = try load(id)
             change(&j)
             try save(j)
         }
+        if locked { try apply() } else { try withLock(apply) }
     }
 
     /// Updates several records under one lock (a failover pauses every job at once).
@@ -107,13 +108,7 @@ public struct JobRegistry: Sendable {
     }
 
     /// An exclusive flock on `jobs/.lock`: admission (max_parallel, one per source) is decided under it.
-    public func withLock<T>(_ body: () throws -> T) throws -> T {
-        try AtomicFile.makeDirectory(dir)
-        let fd = open("\(dir)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw MBError(.cantCreate, "cannot open \(q(dir + "/.lock"))") }
-        defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw MBError(.cantCreate, "cannot lock \(q(dir + "/.lock"))") }
-        defer { flock(fd, LOCK_UN) }
-        return try body()
+    public func withLock<T>(timeout: TimeInterval = 60, _ body: () throws -> T) throws -> T {
+        try FileLock.withLock("\(dir)/.lock", timeout: timeout, body)
     }
 }

@@ -26,14 +26,33 @@ public struct FailoverRecord: Codable, Sendable {
     public var message: String?
 
     public struct SalvageState: Codable, Sendable {
-        public var state: String  // running, done, failed
+        public enum State: String, Codable, Sendable { case running, done, failed }
+        public var state: State
         public var startedAt: Date
         public var finishedAt: Date?
+        /// Every file copied by any attempt of this failover (a failed re-run never erases them).
         public var files: [String] = []
         public var lastFile: String?
         public var lastPosition: Int64?
         public var message: String?
         public var workerPid: Int32?
+        /// The worker's start time (/proc/PID/stat): a reused pid is not taken for it.
+        public var workerStart: UInt64?
+        /// Each hook call or `mha-backup salvage` that starts the salvage anew counts one up.
+        public var attempt: Int = 1
+
+        public init(state: State, startedAt: Date, attempt: Int = 1) {
+            self.state = state
+            self.startedAt = startedAt
+            self.attempt = attempt
+        }
+
+        /// Running, and its worker is (still, or not yet known to be) alive.
+        public func isLive(now: Date, startGrace: TimeInterval = 10) -> Bool {
+            guard state == .running else { return false }
+            if let p = workerPid { return ProcessRunner.isAlive(p, startedAt: workerStart) }
+            return now.timeIntervalSince(startedAt) < startGrace
+        }
     }
 }
 
@@ -90,16 +109,36 @@ public struct FailoverStore: Sendable {
     /// Applies a change under the folder's lock (hooks, workers and re-runs may race).
     @discardableResult
     public func update(_ id: String, _ change: (inout FailoverRecord) -> Void) throws -> FailoverRecord {
-        try AtomicFile.makeDirectory(dir)
-        let fd = Glibc.open("\(dir)/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw MBError(.cantCreate, "cannot open \(q(dir + "/.lock"))") }
-        defer { close(fd) }
-        flock(fd, LOCK_EX)
-        defer { flock(fd, LOCK_UN) }
-        guard var r = load(id) else { throw MBError(.noInput, "no failover record \(q(id))") }
-        change(&r)
-        try save(r)
-        return r
+        try FileLock.withLock("\(dir)/.lock") {
+            guard var r = load(id) else { throw MBError(.noInput, "no failover record \(q(id))") }
+            change(&r)
+            try save(r)
+            return r
+        }
+    }
+
+    /// Starts a salvage attempt unless one runs with a live worker: returns the attempt to wait
+    /// for and whether the caller must start its worker. A finished or dead attempt is replaced
+    /// by a new one (its files are kept).
+    public func beginSalvage(_ id: String) throws -> (attempt: Int, start: Bool) {
+        var result = (attempt: 1, start: true)
+        let now = clock.now()
+        try update(id) { r in
+            if let s = r.salvage, s.isLive(now: now) {
+                result = (s.attempt, false)
+                return
+            }
+            var s = FailoverRecord.SalvageState(state: .running, startedAt: now, attempt: (r.salvage?.attempt ?? 0) + 1)
+            s.files = r.salvage?.files ?? []
+            s.lastFile = r.salvage?.lastFile
+            s.lastPosition = r.salvage?.lastPosition
+            if let old = r.salvage, old.state != .done {
+                s.message = "attempt \(old.attempt) \(old.state == .running ? "was interrupted (its worker is gone)" : "failed: \(old.message ?? "-")")"
+            }
+            r.salvage = s
+            result = (s.attempt, true)
+        }
+        return result
     }
 
     public func all() -> [FailoverRecord] {

@@ -66,18 +66,16 @@ public final class HookContext: @unchecked Sendable {
         }
     }
 
-    /// Raises an alert: the audit, `state_dir/alerts.jsonl`, and the configured alert command (detached).
-    public func alert(_ severity: String, _ summary: String, details: String = "") {
-        record("alert", outcome: "warning", message: "\(severity): \(summary)")
-        guard let c = ctx?.config, !dryRun else { return }
-        struct Alert: Codable { var time: Date; var severity: String; var summary: String; var details: String; var failoverId: String? }
-        if let d = try? JSON.encode(Alert(time: clock.now(), severity: severity, summary: summary, details: details, failoverId: failoverId), pretty: false),
-           let line = String(data: d, encoding: .utf8) {
-            try? appendLine(line, to: c.alertsPath)
+    /// Raises an alert: the audit, `state_dir/alerts.jsonl`, and the configured alert command
+    /// (detached). One per failover and `kind`: a repeat is audited, not sent again.
+    public func alert(_ severity: String, _ summary: String, details: String = "", kind: String? = nil) {
+        guard let c = ctx?.config, !dryRun else {
+            record("alert", outcome: "warning", message: "\(severity): \(summary)")
+            return
         }
-        if let cmd = c.alertCommand, !dryRun {
-            _ = try? ProcessRunner.spawnDetached(Command([cmd, severity, summary]))
-        }
+        let sent = Alerts.raise(config: c, severity: severity, summary: summary, details: details, failoverId: failoverId,
+                                kind: kind, now: clock.now())
+        record("alert", outcome: sent ? "warning" : "skipped", message: "\(severity): \(summary)\(sent ? "" : " (already raised for this failover)")")
     }
 
     /// Spawns `mha-backup hook-worker ...` detached (new session, fds above 2 closed by spawn).

@@ -29,6 +29,13 @@ public final class HookWorker: @unchecked Sendable {
         print("\(iso8601(now)) \(record.id) \(task): \(action)\(host.map { " \($0)" } ?? ""): \(outcome)\(message.map { " — \($0)" } ?? "")")
     }
 
+    /// An alert from the worker: audited, `alerts.jsonl`, the alert command; once per failover and kind.
+    func alert(_ severity: String, _ summary: String, kind: String) {
+        let sent = Alerts.raise(config: ctx.config, severity: severity, summary: summary, failoverId: record.id, kind: kind,
+                                now: ctx.clock.now())
+        log("alert", outcome: sent ? "warning" : "skipped", message: "\(severity): \(summary)\(sent ? "" : " (already raised for this failover)")")
+    }
+
     func isDead(_ host: String) -> Bool {
         let d = record.deadMaster
         return host == d.host || host == d.address || ctx.mha.server(named: host).map { $0.hostname == d.host || $0.ip == d.address } == true
@@ -44,17 +51,15 @@ public final class HookWorker: @unchecked Sendable {
 
     // MARK: after stop / stopssh
 
-    public func afterStop(salvage: Bool) {
+    public func afterStop(salvageAttempt: Int?, salvageOnly: Bool = false) {
         let reg = JobRegistry(dir: ctx.config.jobsDir, clock: ctx.clock)
+        // Foreign lock holders make MHA wait with no bound: watched from the first moment, beside
+        // the salvage (which may take minutes).
+        let watch = salvageOnly ? nil : startForeignLockWatch()
+        defer { watch?.wait() }
         // Salvage first: it is what shutdown_script waits for.
-        if salvage {
-            try? store.update(record.id) {
-                var s = $0.salvage ?? .init(state: "running", startedAt: ctx.clock.now())
-                s.workerPid = getpid()
-                $0.salvage = s
-            }
-            runSalvage()
-        }
+        if let a = salvageAttempt { runSalvage(attempt: a) }
+        if salvageOnly { return }
         for id in record.pausedJobs {
             guard let j = try? reg.load(id), j.state == .paused else { continue }
             let t0 = Date()
@@ -69,70 +74,61 @@ public final class HookWorker: @unchecked Sendable {
             log("kill job \(id)'s tool on its host", host: j.sourceHost, outcome: ok ? "ok" : "skipped", started: t0,
                 message: ok ? nil : "host unreachable or tool gone")
         }
-        foreignLocks()
-    }
-
-    /// Sessions of other tools that hold backup locks on a surviving server make MHA wait with no
-    /// bound: named in the audit, and killed with `kill_foreign_backup_locks = yes`.
-    func foreignLocks() {
-        let ours = credentialsUser(ctx.config.credentials)
-        let survivors = ctx.mha.servers.filter { !isDead($0.hostname) }
-        let results = LockedArray<[String]?>(count: survivors.count)
-        DispatchQueue.concurrentPerform(iterations: survivors.count) { i in
-            let s = survivors[i]
-            let client = MySQLClient(server: s, config: ctx.config)
-            let holders = (try? ForeignLocks.holders(client: client, excludingUser: ours)) ?? []
-            var notes: [String] = []
-            for hld in holders {
-                var killed = false
-                if ctx.config.hooks.killForeignBackupLocks {
-                    killed = (try? client.execute("KILL \(hld.id)")) != nil
-                }
-                notes.append("\(hld.description)\(killed ? " — killed" : "")")
-            }
-            results.set(i, notes)
-        }
-        for (i, s) in survivors.enumerated() {
-            for n in results.values[i] ?? [] {
-                log("foreign backup lock", host: s.hostname, outcome: ctx.config.hooks.killForeignBackupLocks ? "ok" : "warning",
-                    message: n + (ctx.config.hooks.killForeignBackupLocks ? "" : " (kill_foreign_backup_locks = no: left alone; MHA may wait for it)"))
-            }
-        }
     }
 
     // MARK: salvage
 
     /// Copies every binlog of the failed master that the archive lacks, the open one included,
-    /// over ssh with a connect timeout, checksummed; records the last file and position.
-    public func runSalvage() {
+    /// over ssh with a connect timeout, checksummed; records the last file and position. Runs as
+    /// attempt `attempt` (begun by a hook or `mha-backup salvage`); files of earlier attempts stay.
+    @discardableResult
+    public func runSalvage(attempt: Int) -> FailoverRecord.SalvageState.State {
         let t0 = Date()
         let dead = record.deadMaster
-        func finish(_ state: String, files: [String] = [], last: (String, Int64)? = nil, message: String? = nil) {
+        let me = getpid()
+        let myStart = ProcessRunner.startTime(me)
+        var superseded = false
+        try? store.update(record.id) {
+            guard var s = $0.salvage, s.attempt == attempt else { superseded = true; return }
+            s.workerPid = me
+            s.workerStart = myStart
+            $0.salvage = s
+        }
+        if superseded {
+            log("salvage binlogs", host: dead.host, outcome: "skipped", message: "attempt \(attempt) was superseded by a newer one")
+            return .failed
+        }
+        func finish(_ state: FailoverRecord.SalvageState.State, files: [String] = [], last: (String, Int64)? = nil, message: String? = nil) {
             try? store.update(record.id) {
-                var s = $0.salvage ?? .init(state: state, startedAt: t0)
+                guard var s = $0.salvage, s.attempt == attempt else { return }
                 s.state = state
                 s.finishedAt = ctx.clock.now()
-                s.files = files
-                s.lastFile = last?.0
-                s.lastPosition = last?.1
+                for f in files where !s.files.contains(f) { s.files.append(f) }
+                if let last { s.lastFile = last.0; s.lastPosition = last.1 }
                 s.message = message
                 $0.salvage = s
             }
-            log("salvage binlogs", host: dead.host, outcome: state == "done" ? "ok" : "failed", started: t0,
-                message: message ?? "\(files.count) file(s) copied; last \(last.map { "\($0.0):\($0.1)" } ?? "-")")
+            log("salvage binlogs", host: dead.host, outcome: state == .done ? "ok" : "failed", started: t0,
+                message: "attempt \(attempt): " + (message ?? "\(files.count) file(s) copied; last \(last.map { "\($0.0):\($0.1)" } ?? "-")"))
+            if state != .done {
+                alert("critical", "binlog salvage of \(dead.host) failed (attempt \(attempt)): \(message ?? "-"); redo with 'mha-backup salvage --failover \(record.id)' while ssh still reaches it",
+                      kind: "salvage-failed")
+            }
         }
         guard let server = ctx.mha.server(named: dead.host) ?? ctx.mha.server(named: dead.address) else {
-            finish("failed", message: "failed master \(q(dead.host)) is not a server in \(q(ctx.mha.path))")
-            return
+            finish(.failed, message: "failed master \(q(dead.host)) is not a server in \(q(ctx.mha.path))")
+            return .failed
         }
         do {
             let r = try Salvage(ctx: ctx, server: server, base: knownBinlogBase(server)).run()
-            finish("done", files: r.copied, last: r.last)
+            finish(.done, files: r.copied, last: r.last)
+            return .done
         } catch let e as MBError {
-            finish("failed", message: e.message)
+            finish(.failed, message: e.message)
         } catch {
-            finish("failed", message: "\(error)")
+            finish(.failed, message: "\(error)")
         }
+        return .failed
     }
 
     /// The failed master's binlog base name, from what the catalog already knows of it.
@@ -163,32 +159,11 @@ public final class HookWorker: @unchecked Sendable {
 
     func finishFailover(success: Bool, fullBackup: Bool) {
         var rec = store.load(record.id) ?? record
-        if success, rec.promotion == nil, let new = rec.newMaster ?? rec.deadMaster as HookServer?, rec.newMaster != nil {
-            // master_ip_failover is not ours: take the new master's position now (later than ideal).
-            if let s = ctx.mha.server(named: new.host) ?? ctx.mha.server(named: new.address) {
-                let client = MySQLClient(server: s, config: ctx.config)
-                let bl = (try? client.query("SHOW MASTER STATUS"))?.first.flatMap(BinlogStatus.init(row:))
-                let g = (try? client.query("SELECT @@gtid_binlog_pos AS g"))?.first?.first("g")
-                var tl = (try? Timeline.load(ctx.config.timelinePath)) ?? Timeline()
-                let coords = bl.map { Coordinates(file: $0.file, position: $0.position, gtid: g) }
-                let e = tl.promote(host: s.hostname, port: s.port, at: ctx.clock.now(), promotion: coords, failoverId: rec.id,
-                                   reason: "recorded at report (no promotion point from master_ip_failover start)")
-                try? tl.save(ctx.config.timelinePath)
-                log("promotion recorded", host: s.hostname, outcome: "ok", message: "timeline \(e.id), taken at report time")
-            }
-        }
-        if success {
-            log("re-point", outcome: "ok", message: "backups and the binlog stream follow \((try? Timeline.load(ctx.config.timelinePath))?.current.map { "\($0.masterHost):\($0.masterPort), timeline \($0.id)" } ?? "?")")
-        }
+        if success { ensurePromotion(rec) }
+        if rec.kind == .failover { finishSalvage(rec) }
+        rec = store.load(record.id) ?? rec
         resumeOrAbortJobs()
-        if rec.streamWasRunning {
-            let bin = (CommandLine.arguments[0] as NSString).deletingLastPathComponent + "/mha-backup"
-            let exe = FileManager.default.isExecutableFile(atPath: bin) ? bin : CommandLine.arguments[0]
-            if let pid = try? ProcessRunner.spawnDetached(Command([exe, "--config", ctx.config.path, "binlog", "stream"]),
-                                                          logFile: ctx.config.stateDir + "/binlog-stream.log") {
-                log("restart binlog stream", outcome: "ok", message: "pid \(pid), following the catalog's master")
-            }
-        }
+        if rec.streamWasRunning { restartStream() }
         if let f = Fence.lift(at: ctx.config.fencePath) {
             log("fence down", outcome: "ok", message: "was up \(Int(f.age(now: ctx.clock.now()))) s")
         }
@@ -197,7 +172,7 @@ public final class HookWorker: @unchecked Sendable {
             let bin = CommandLine.arguments[0]
             do {
                 let pid = try ProcessRunner.spawnDetached(Command([bin, "--config", ctx.config.path, "backup", "full", "--job-id", id,
-                                                                   "--wait", String(Int(ctx.config.backupTimeout))]),
+                                                                   "--wait", String(Int(ctx.config.backupTimeout)), "--no-wait-fence"]),
                                                           logFile: ctx.config.stateDir + "/backup-\(id).log")
                 try? store.update(rec.id) { $0.fullBackupJob = id }
                 log("start full backup", outcome: "ok", message: "job \(id), pid \(pid), on the new timeline")
@@ -212,6 +187,97 @@ public final class HookWorker: @unchecked Sendable {
         log(success ? "failover closed" : "failover closed as failed", outcome: success ? "ok" : "failed",
             message: success ? "new master \(rec.newMaster?.host ?? "?")" : "MHA did not promote a new master")
         audit.sync()
+    }
+
+    /// The timeline must follow the new master whoever ran `start`: when master_ip_failover is not
+    /// ours (or failed before recording), the promotion point is taken now, later than ideal, and
+    /// the audit says so; a point that cannot be read is reported missing, never "ok".
+    func ensurePromotion(_ rec: FailoverRecord) {
+        guard let new = rec.newMaster else {
+            log("re-point", outcome: "failed", message: "MHA named no new master: the catalog still follows the old one")
+            alert("critical", "failover \(rec.id): no new master known; backups and the stream were not re-pointed", kind: "re-point")
+            return
+        }
+        guard let s = ctx.mha.server(named: new.host) ?? ctx.mha.server(named: new.address) else {
+            log("re-point", host: new.host, outcome: "failed", message: "new master \(q(new.host)) is not a server in \(q(ctx.mha.path))")
+            alert("critical", "failover \(rec.id): new master \(new.host) is not in \(ctx.mha.path); nothing re-pointed", kind: "re-point")
+            return
+        }
+        let t0 = Date()
+        let current = try? Timeline.load(ctx.config.timelinePath).current
+        if !(current?.masterHost == s.hostname && current?.masterPort == s.port) || rec.promotion == nil && current?.failoverId != rec.id {
+            let read = Promotion.read(server: s, config: ctx.config, timeout: ctx.config.clientTimeout)
+            do {
+                let (e, _) = try Promotion.open(ctx: ctx, server: s, coordinates: read.coordinates, oldMaster: rec.deadMaster,
+                                                oldSince: rec.openedAt, previousEnd: nil, failoverId: rec.id,
+                                                reason: "recorded at report (master_ip_failover start did not record it)", now: ctx.clock.now())
+                try? store.update(rec.id) { if $0.promotion == nil { $0.promotion = read.coordinates } }
+                if let c = read.coordinates {
+                    log("promotion recorded", host: s.hostname, outcome: "ok", started: t0,
+                        message: "timeline \(e.id) at \(c.file):\(c.position) gtid \(c.gtid ?? "-"), taken at report time (later than MHA's promotion: writes since then are in this timeline's binlog)")
+                } else {
+                    log("promotion recorded", host: s.hostname, outcome: "failed", started: t0,
+                        message: "timeline \(e.id) opened without a promotion point: \(read.error ?? "unknown")")
+                    alert("warning", "failover \(rec.id): promotion point of \(s.hostname) is missing (\(read.error ?? "-")); PITR across this failover needs the GTID bridge", kind: "promotion-missing")
+                }
+            } catch {
+                log("promotion recorded", host: s.hostname, outcome: "failed", started: t0, message: "\(error)")
+                alert("critical", "failover \(rec.id): timeline not moved to \(s.hostname): \(error)", kind: "re-point")
+            }
+        }
+        let now = try? Timeline.load(ctx.config.timelinePath).current
+        if now?.masterHost == s.hostname && now?.masterPort == s.port {
+            log("re-point", outcome: "ok", message: "backups and the binlog stream follow \(s.hostname):\(s.port), timeline \(now!.id)")
+        } else {
+            log("re-point", outcome: "failed", message: "the timeline follows \(now.map { "\($0.masterHost):\($0.masterPort)" } ?? "nobody"), not \(s.hostname):\(s.port)")
+            alert("critical", "failover \(rec.id): backups still follow \(now?.masterHost ?? "nobody"), not the new master \(s.hostname)", kind: "re-point")
+        }
+    }
+
+    /// A salvage whose worker died (killed, crashed) is resumed here while ssh may still reach the
+    /// dead host; one that failed or cannot finish is alerted and stays a problem in `status`.
+    func finishSalvage(_ rec: FailoverRecord) {
+        guard let s = rec.salvage else { return }
+        if s.state == .running, !s.isLive(now: ctx.clock.now()) {
+            log("salvage binlogs", host: rec.deadMaster.host, outcome: "warning",
+                message: "attempt \(s.attempt) did not finish (worker \(s.workerPid.map(String.init) ?? "never started") is gone): resuming")
+            if let a = try? store.beginSalvage(rec.id), a.start { runSalvage(attempt: a.attempt) }
+        } else if s.state == .running {
+            log("salvage binlogs", host: rec.deadMaster.host, outcome: "warning",
+                message: "attempt \(s.attempt) still running (worker \(s.workerPid.map(String.init) ?? "-")); it records its own end")
+        } else if s.state == .failed {
+            alert("critical", "binlog salvage of \(rec.deadMaster.host) did not finish: \(s.message ?? "-"); redo with 'mha-backup salvage --failover \(rec.id)' while ssh still reaches it",
+                  kind: "salvage-failed")
+        }
+    }
+
+    /// Restarts the live stream and checks that it stays up: a stream that cannot follow the new
+    /// master yet (a host-dead failover, the promotion not visible) is reported, not assumed.
+    func restartStream() {
+        let bin = (CommandLine.arguments[0] as NSString).deletingLastPathComponent + "/mha-backup"
+        let exe = FileManager.default.isExecutableFile(atPath: bin) ? bin : CommandLine.arguments[0]
+        let t0 = Date()
+        guard let pid = try? ProcessRunner.spawnDetached(Command([exe, "--config", ctx.config.path, "binlog", "stream"]),
+                                                         logFile: ctx.config.stateDir + "/binlog-stream.log") else {
+            log("restart binlog stream", outcome: "failed", message: "could not spawn \(q(exe))")
+            alert("critical", "binlog stream not restarted after failover \(record.id)", kind: "stream-down")
+            return
+        }
+        // Up means: still alive after a few seconds (a stream that cannot connect retries, logged).
+        var alive = true
+        for _ in 0..<30 {
+            usleep(100_000)
+            ProcessRunner.reap(pid)
+            if !ProcessRunner.isAlive(pid) { alive = false; break }
+        }
+        if alive {
+            log("restart binlog stream", outcome: "ok", started: t0, message: "pid \(pid), following the catalog's master")
+        } else {
+            let tail = (try? String(contentsOfFile: ctx.config.stateDir + "/binlog-stream.log", encoding: .utf8))?
+                .split(separator: "\n").last.map(String.init) ?? "-"
+            log("restart binlog stream", outcome: "failed", started: t0, message: "pid \(pid) exited at once: \(tail)")
+            alert("critical", "binlog stream did not stay up after failover \(record.id): \(tail)", kind: "stream-down")
+        }
     }
 
     /// Paused jobs whose source still answers are resumed (here and on the source); the others
@@ -272,51 +338,6 @@ public final class HookWorker: @unchecked Sendable {
             }
         } catch {
             log("archive MHA saved binlogs", outcome: "failed", message: "\(error)")
-        }
-    }
-}
-
-/// Who holds a backup lock (FTWRL, BACKUP STAGE) on a server. Exact with MariaDB's
-/// `information_schema.METADATA_LOCK_INFO` (plugin metadata_lock_info) or MySQL's
-/// `performance_schema.metadata_locks`; otherwise by the statement a session runs.
-public enum ForeignLocks {
-    public struct Holder: Sendable, CustomStringConvertible {
-        public var id: Int
-        public var user: String
-        public var host: String
-        public var mode: String
-        public var info: String
-        public var description: String { "session \(id) of \(q(user))@\(host) holds \(mode)\(info.isEmpty ? "" : " (\(info))")" }
-    }
-
-    static let modes = ["MDL_BACKUP_FTWRL1", "MDL_BACKUP_FTWRL2", "MDL_BACKUP_START", "MDL_BACKUP_FLUSH", "MDL_BACKUP_WAIT_FLUSH",
-                        "MDL_BACKUP_WAIT_DDL", "MDL_BACKUP_WAIT_COMMIT", "MDL_BACKUP_BLOCK_DDL"]
-
-    public static func holders(client: MySQLClient, excludingUser ours: String?) throws -> [Holder] {
-        let modeList = modes.map { "'\($0)'" }.joined(separator: ",")
-        let exact = """
-            SELECT p.ID AS id, p.USER AS user, p.HOST AS host, m.LOCK_MODE AS mode, COALESCE(p.INFO, '') AS info
-            FROM information_schema.METADATA_LOCK_INFO m JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID
-            WHERE m.LOCK_TYPE = 'Backup lock' AND m.LOCK_MODE IN (\(modeList)) AND p.ID <> CONNECTION_ID()
-            """
-        let rows: [Row]
-        if let r = try? client.query(exact) {
-            rows = r
-        } else {
-            rows = try client.query("""
-                SELECT ID AS id, USER AS user, HOST AS host, 'statement' AS mode, COALESCE(INFO, '') AS info
-                FROM information_schema.PROCESSLIST
-                WHERE ID <> CONNECTION_ID() AND (INFO LIKE 'FLUSH TABLES%WITH READ LOCK%' OR INFO LIKE 'BACKUP STAGE%'
-                      OR INFO LIKE 'LOCK TABLES%FOR BACKUP%' OR INFO LIKE 'LOCK INSTANCE FOR BACKUP%')
-                """)
-        }
-        var seen = Set<Int>()
-        return rows.compactMap { r -> Holder? in
-            guard let id = r.first("id").flatMap({ Int($0) }), !seen.contains(id) else { return nil }
-            let user = r.first("user") ?? ""
-            if let ours, user == ours { return nil }
-            seen.insert(id)
-            return Holder(id: id, user: user, host: r.first("host") ?? "", mode: r.first("mode") ?? "", info: r.first("info") ?? "")
         }
     }
 }

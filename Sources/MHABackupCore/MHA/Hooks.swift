@@ -7,9 +7,37 @@ public enum Hooks {
         closeInheritedDescriptors()
         signal(SIGPIPE, SIG_IGN)
         let h = HookContext(kind: kind, argv: argv)
+        let sources = HookInterrupt.install(h)
         let code = HookRunner(h).run()
+        for s in sources { s.cancel() }
         h.audit?.sync()
         return code
+    }
+}
+
+/// SIGTERM/SIGINT to a hook (an operator's Ctrl-C, a killed manager's process group): the chained
+/// script's process group is stopped (staged: TERM, then KILL) and the interruption recorded; the
+/// hook then exits 1 (it did not finish), at the latest 5 s later.
+enum HookInterrupt {
+    static let flag = CancellationFlag()
+
+    static func install(_ h: HookContext) -> [DispatchSourceSignal] {
+        [SIGTERM, SIGINT].map { sig in
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler {
+                guard !flag.isCancelled else { return }
+                flag.cancel()
+                h.record("interrupted", outcome: "failed", exitCode: 1,
+                         message: "\(sig == SIGTERM ? "SIGTERM" : "SIGINT") received: the chained script's process group is stopped; the hook exits 1")
+                DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+                    h.audit?.sync()
+                    _exit(1)
+                }
+            }
+            s.resume()
+            return s
+        }
     }
 }
 
@@ -56,11 +84,13 @@ final class ChainRun: @unchecked Sendable {
             o.stdout = .fd(1)
             o.stderrFd = 2
             o.grace = 2
+            o.cancellation = HookInterrupt.flag
             do {
                 let r = try ProcessRunner().runPipeline([Command([path] + argv)], options: o)
                 let s = r.stages[0]
-                code = r.timedOut ? 1 : (s.exitCode ?? 1)
-                summary = r.timedOut ? "killed after \(Int(timeout)) s (chain_timeout)" : s.statusText
+                code = r.timedOut || r.cancelled ? 1 : (s.exitCode ?? 1)
+                summary = r.timedOut ? "killed after \(Int(timeout)) s (chain_timeout)"
+                    : r.cancelled ? "its process group stopped: the hook was interrupted" : s.statusText
             } catch {
                 code = 1
                 summary = "\(error)"
@@ -109,16 +139,17 @@ final class HookRunner {
 
     func startChain() -> ChainRun? {
         guard let p = chainPath else { return nil }
-        if h.dryRun {
-            h.say("plan: run chained \(q(p)) with MHA's argv: \(Redaction.redact(chainArgv).joined(separator: " "))")
-            return nil
-        }
+        if h.dryRun { return nil }  // said by dryRunChain
         return ChainRun(path: p, argv: chainArgv, timeout: config?.hooks.chainTimeout ?? 600)
     }
 
     func finishChain(_ c: ChainRun?, default d: Int32) -> Int32 {
         guard let c else {
-            if h.dryRun { h.record("dry run", outcome: "planned", exitCode: 0, message: "nothing was changed") ; return 0 }
+            if h.dryRun {
+                let code = chainPath.map(dryRunChain) ?? 0
+                h.record("dry run", outcome: "planned", exitCode: code, message: "nothing was changed")
+                return code
+            }
             return ownExit(d)
         }
         let code = c.wait()
@@ -137,9 +168,11 @@ final class HookRunner {
         return code
     }
 
-    func trouble(_ action: String, host: String? = nil, _ message: String) {
+    /// Our own trouble: audited, and alerted (once per failover and action).
+    func trouble(_ action: String, host: String? = nil, _ message: String, severity: String = "warning") {
         ownTrouble.append("\(action): \(message)")
         h.record(action, host: host, outcome: "failed", message: message)
+        h.alert(severity, "\(h.kind.rawValue) \(phaseName)\(host.map { " on \($0)" } ?? ""): \(action) failed: \(message)", kind: action)
     }
 
     func run() -> Int32 {
@@ -156,13 +189,14 @@ final class HookRunner {
                 return 1
             }
             h.say("config not loaded (\(e.message)); running only the chained script")
-            if h.kind == .shutdown, args.command == .stopssh, chainPath == nil {
-                if h.dryRun { h.say("plan: kill mysqld on \(args.origMaster?.host ?? "?") over ssh, then exit 10"); return 10 }
-                return stopMysqldOverSSH()
+            if h.kind == .shutdown, [.stop, .stopssh].contains(args.command), chainPath == nil {
+                return fenceOldMaster(ssh: args.command == .stopssh)
             }
-            let c = startChain()
-            guard let c else { return h.kind == .shutdown && args.command == .stopssh ? 10 : 0 }
-            return c.wait()
+            if h.dryRun, let p = chainPath { return dryRunChain(p) }
+            return startChain()?.wait() ?? 0
+        }
+        if args.command != .status, let refused = hostsNotInMHAConfig() {
+            return refuseUnknownHosts(refused)
         }
         switch (h.kind, args.command) {
         case (.masterIPFailover, .status?), (.shutdown, .status?):
@@ -187,6 +221,27 @@ final class HookRunner {
             let c = startChain()
             return c?.wait() ?? 0
         }
+    }
+
+    /// Hosts MHA (or a person) passed that are not servers of our mha_conf: nil when all are.
+    func hostsNotInMHAConfig() -> [String]? {
+        guard let ctx = h.ctx else { return nil }
+        let bad = [args.origMaster, args.newMaster].compactMap { $0 }
+            .filter { ctx.mha.server(named: $0.host) == nil && ctx.mha.server(named: $0.address) == nil }.map(\.host)
+        return bad.isEmpty ? nil : bad
+    }
+
+    /// Our part is refused (no record, no fence, no timeline change); the site's script still runs
+    /// and its exit code is MHA's. Without one, shutdown_script cannot claim anything stopped: 1.
+    func refuseUnknownHosts(_ hosts: [String]) -> Int32 {
+        let msg = "\(hosts.map(q).joined(separator: ", ")) \(hosts.count == 1 ? "is not a server" : "are not servers") in \(q(h.ctx?.mha.path ?? "?")) (mha_conf of \(q(config?.path ?? "?"))): our part is skipped"
+        h.record("refused", outcome: "failed", message: msg, withArgs: true)
+        h.alert("critical", "\(h.kind.rawValue) \(phaseName): \(msg)", kind: "unknown-host")
+        if let p = chainPath {
+            if h.dryRun { return dryRunChain(p) }
+            return finishChain(startChain(), default: 0)
+        }
+        return h.kind == .shutdown && [.stop, .stopssh].contains(args.command) ? 1 : 0
     }
 
     // MARK: status
@@ -275,12 +330,9 @@ final class HookRunner {
                 h.say("plan: detached worker: pause jobs on their hosts, \(ctx.config.hooks.killForeignBackupLocks ? "kill" : "name") foreign backup locks\(ssh ? ", salvage \(dead.host)'s binlogs over ssh" : "")")
             } else if let rec {
                 var wargs = ["after-stop", "--failover", rec.id]
-                if ssh { wargs.append("--salvage") }
-                if ssh {
-                    // Marked before the spawn; the worker records its own pid when it starts.
-                    try? FailoverStore(stateDir: ctx.config.stateDir).update(rec.id) {
-                        $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now())
-                    }
+                // Marked before the spawn (a new attempt unless one runs); the worker records its pid.
+                if ssh, let a = beginSalvage(ctx: ctx, id: rec.id), a.start {
+                    wargs += ["--salvage", "--attempt", String(a.attempt)]
                 }
                 if let pid = h.spawnWorker(wargs) {
                     h.record("worker started", outcome: "ok", message: "pid \(pid): \(wargs.joined(separator: " "))", quiet: true)
@@ -295,44 +347,62 @@ final class HookRunner {
     /// bound), and all with `on_failover = abort`. The rest are paused. All within the critical path.
     func quiesceJobs(ctx: Context, dead: HookServer, abortLockingOnly: Bool) {
         let reg = JobRegistry(dir: ctx.config.jobsDir, clock: h.clock)
-        let jobs = reg.active()
-        if jobs.isEmpty { return }
         let deadline = h.started.addingTimeInterval(ctx.config.hooks.criticalPath)
-        // Decide first: abort or pause each job.
-        var decisions: [(job: JobRecord, abort: Bool, onDead: Bool, why: String)] = []
-        for j in jobs {
-            let onDead = matches(j.sourceHost, dead)
-            let abort = (onDead && !abortLockingOnly) || j.phase == .locking || ctx.config.hooks.onFailover == .abort
-            let why = onDead ? "its source is the failed master" : j.phase == .locking ? "it holds backup locks" : "on_failover = abort"
-            decisions.append((j, abort, onDead, why))
+        typealias Decided = (job: JobRecord, decision: QuiesceDecision, onDead: Bool)
+        func decide(_ jobs: [JobRecord]) -> [Decided] {
+            jobs.map { j in
+                let onDead = matches(j.sourceHost, dead)
+                return (j, QuiesceDecision.decide(j, onDeadMaster: onDead, switchover: abortLockingOnly,
+                                                  onFailover: ctx.config.hooks.onFailover), onDead)
+            }
         }
         if h.dryRun {
-            for d in decisions {
-                h.say("plan: \(d.abort ? "abort" : "pause") job \(d.job.id) (\(d.job.kind) \(d.job.method) from \(d.job.sourceHost), \(d.job.phase.rawValue))\(d.abort ? ": \(d.why)" : "")")
+            for d in decide(reg.active()) {
+                let j = d.job
+                switch d.decision {
+                case .abort(let why): h.say("plan: abort job \(j.id) (\(j.kind) \(j.method) from \(j.sourceHost), \(j.phase.rawValue)): \(why)")
+                case .pause, .alreadyPaused: h.say("plan: pause job \(j.id) (\(j.kind) \(j.method) from \(j.sourceHost), \(j.phase.rawValue))")
+                }
             }
             return
         }
-        let aborted = decisions.filter(\.abort).map(\.job.id)
-        let paused = decisions.filter { !$0.abort }.map(\.job.id)
-        // The registry says "aborting" before the kill, so each owner records an abort, not a failure.
-        try? reg.updateAll(aborted) { $0.state = .aborting }
+        // Under the registry's lock: the fence is already up, so a backup admitted after this sees
+        // it, and one admitted before is in this list. Decided, marked and signalled in one hold.
+        var decided: [Decided] = []
         var releases: [(JobRecord, MHAServer)] = []
-        for d in decisions {
-            let j = d.job
-            let t0 = Date()
-            if d.abort {
-                if j.pgid > 0 { kill(-j.pgid, SIGCONT); kill(-j.pgid, SIGKILL) }
-                if !d.onDead, let s = ctx.mha.server(named: j.sourceHost) { releases.append((j, s)) }
-                h.record("abort job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: d.why)
-            } else if j.state == .paused {
-                h.record("pause job \(j.id)", host: j.sourceHost, outcome: "skipped", message: "already paused")
-            } else {
-                if j.pgid > 0 { kill(-j.pgid, SIGSTOP) }
-                h.record("pause job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: "\(j.phase.rawValue), \(formatBytes(j.bytes))")
+        var aborted: [String] = []
+        var paused: [String] = []
+        do {
+            try reg.withLock(timeout: max(0.2, deadline.timeIntervalSinceNow)) {
+                decided = decide(reg.active())
+                for d in decided {
+                    let j = d.job
+                    let t0 = Date()
+                    switch d.decision {
+                    case .abort(let why):
+                        // "aborting" before the kill, so the owner records an abort, not a failure.
+                        try? reg.update(j.id, locked: true) { $0.state = .aborting }
+                        if j.pgid > 0 { kill(-j.pgid, SIGCONT); kill(-j.pgid, SIGKILL) } else { kill(j.pid, SIGTERM) }
+                        if !d.onDead, j.pgid > 0, let s = ctx.mha.server(named: j.sourceHost) { releases.append((j, s)) }
+                        aborted.append(j.id)
+                        h.record("abort job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0,
+                                 message: why + (j.pgid > 0 ? "" : "; its owner (pid \(j.pid)) told to stop"))
+                    case .alreadyPaused:
+                        paused.append(j.id)
+                        h.record("pause job \(j.id)", host: j.sourceHost, outcome: "skipped", message: "already paused")
+                    case .pause:
+                        kill(-j.pgid, SIGSTOP)
+                        try? reg.update(j.id, locked: true) { if $0.state == .running { $0.state = .paused } }
+                        paused.append(j.id)
+                        h.record("pause job \(j.id)", host: j.sourceHost, outcome: "ok", started: t0, message: "\(j.phase.rawValue), \(formatBytes(j.bytes))")
+                    }
+                }
             }
+        } catch {
+            trouble("pause jobs", "the job registry stayed locked: \(error)")
+            return
         }
-        // One pass over the registry and one update of the failover record for all jobs.
-        try? reg.updateAll(paused) { if $0.state == .running { $0.state = .paused } }
+        if decided.isEmpty { return }
         if let id = h.failoverId {
             try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { r in
                 for j in paused where !r.pausedJobs.contains(j) { r.pausedJobs.append(j) }
@@ -405,36 +475,13 @@ final class HookRunner {
             return
         }
         let t0 = Date()
-        var c = ctx.config
-        c.clientTimeout = max(0.5, min(c.clientTimeout, ctx.config.hooks.criticalPath))
-        let client = MySQLClient(server: server, config: c)
-        var coords: Coordinates? = nil
-        var readOnly = "?"
+        let read = Promotion.read(server: server, config: ctx.config, timeout: ctx.config.hooks.criticalPath)
+        if let e = read.error { trouble("record promotion", host: server.hostname, e) }
+        let coords = read.coordinates
         do {
-            let rows = try client.query("SELECT @@gtid_binlog_pos AS g, @@read_only AS ro")
-            let bl = try client.query("SHOW MASTER STATUS").first.flatMap(BinlogStatus.init(row:))
-            readOnly = rows.first?.first("ro") ?? "?"
-            if let bl { coords = Coordinates(file: bl.file, position: bl.position, gtid: rows.first?.first("g")) }
-        } catch {
-            // MySQL 8 spelling, or the server is slow: record what we can.
-            if let rows = try? client.query("SHOW BINARY LOG STATUS"), let bl = rows.first.flatMap(BinlogStatus.init(row:)) {
-                coords = Coordinates(file: bl.file, position: bl.position, gtid: bl.executedGtidSet.isEmpty ? nil : bl.executedGtidSet)
-            } else {
-                trouble("record promotion", host: server.hostname, "cannot read the new master's position: \(error)")
-            }
-        }
-        do {
-            var tl = try Timeline.load(ctx.config.timelinePath)
-            if tl.entries.isEmpty, let old = rec?.deadMaster,
-               let oldServer = ctx.mha.server(named: old.host) ?? ctx.mha.server(named: old.address) {
-                // No catalog yet: the old master's period is timeline 1, ending here.
-                tl.promote(host: oldServer.hostname, port: oldServer.port, at: rec?.openedAt ?? h.clock.now(), promotion: nil,
-                           failoverId: nil, reason: "initial: the master before this \(reason)")
-            }
-            let prev = tl.current
-            let e = tl.promote(host: server.hostname, port: server.port, at: h.clock.now(), promotion: coords,
-                               previousMasterEnd: previousMasterEnd(ctx: ctx, record: rec), failoverId: rec?.id, reason: reason)
-            try tl.save(ctx.config.timelinePath)
+            let (e, prev) = try Promotion.open(ctx: ctx, server: server, coordinates: coords, oldMaster: rec?.deadMaster,
+                                               oldSince: rec?.openedAt, previousEnd: previousMasterEnd(ctx: ctx, record: rec),
+                                               failoverId: rec?.id, reason: reason, now: h.clock.now())
             if let id = rec?.id {
                 try FailoverStore(stateDir: ctx.config.stateDir).update(id) {
                     $0.newMaster = new
@@ -443,7 +490,7 @@ final class HookRunner {
             }
             h.record("promotion recorded", host: server.hostname, outcome: "ok", started: t0,
                      message: "timeline \(e.id) (was \(prev.map { "\($0.id) on \($0.masterHost)" } ?? "none")), "
-                        + (coords.map { "\($0.file):\($0.position) gtid \($0.gtid ?? "-")" } ?? "position unknown") + ", read_only=\(readOnly)")
+                        + (coords.map { "\($0.file):\($0.position) gtid \($0.gtid ?? "-")" } ?? "position unknown") + ", read_only=\(read.readOnly)")
         } catch {
             trouble("record promotion", host: server.hostname, "\(error)")
         }
@@ -462,7 +509,7 @@ final class HookRunner {
                 return Coordinates(file: bl.file, position: bl.position, gtid: g)
             }
         }
-        if let s = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage, s.state == "done",
+        if let s = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage, s.state == .done,
            let f = s.lastFile, let p = s.lastPosition {
             return Coordinates(file: f, position: p)
         }
@@ -483,86 +530,83 @@ final class HookRunner {
                 ensureSalvageStarted(ctx: ctx, record: rec)
             }
         }
-        if let c = startChain() {
-            return finishChain(c, default: 0)
+        if let p = chainPath {
+            if h.dryRun { return dryRunChain(p) }
+            return finishChain(startChain(), default: 0)
         }
-        if h.dryRun {
-            h.say(ssh ? "plan: no chained power manager: stop mysqld on \(args.origMaster?.host ?? "?") over ssh and exit 10 (MHA then saves the dead master's binlog)"
-                      : "plan: no chained power manager and no ssh: exit 0")
-            h.record("dry run", outcome: "planned", exitCode: ssh ? 10 : 0)
-            return ssh ? 10 : 0
-        }
-        if ssh { return stopMysqldOverSSH() }
-        h.record("no power manager", outcome: "skipped", exitCode: 0, message: "host unreachable; nothing to stop")
-        return 0
+        return fenceOldMaster(ssh: ssh)
     }
 
-    /// Starts the salvage when master_ip_failover (not ours, or not configured) did not.
-    func ensureSalvageStarted(ctx: Context, record rec: FailoverRecord?) {
-        guard let id = rec?.id, !h.dryRun else { return }
-        let store = FailoverStore(stateDir: ctx.config.stateDir)
-        if store.load(id)?.salvage == nil {
-            try? store.update(id) { $0.salvage = $0.salvage ?? .init(state: "running", startedAt: h.clock.now()) }
-            _ = h.spawnWorker(["after-stop", "--failover", id, "--salvage"])
+    /// A rehearsal never runs the site's script (a power manager would switch the host off). It
+    /// returns what the real run returns when the script does its job: 10 for shutdown_script
+    /// stopssh (a power manager's "mysqld stopped, ssh works"), 0 otherwise; a script that is
+    /// missing or not executable: 1, as the real run.
+    func dryRunChain(_ path: String) -> Int32 {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            h.say("plan: chained \(q(path)) is not executable: the real run fails and MHA aborts (exit 1)")
+            return 1
         }
+        let success: Int32 = h.kind == .shutdown && args.command == .stopssh ? 10 : 0
+        h.say("plan: run chained \(q(path)) with MHA's argv: \(Redaction.redact(chainArgv).joined(separator: " ")); MHA gets its exit code: \(success) when it does its job"
+              + (h.kind == .shutdown ? (success == 10 ? " (mysqld stopped, ssh works; 0 would mean powered off and make MHA skip the dead master's binlog)"
+                                                      : " (0: powered off)") : ""))
+        return success
     }
 
-    /// Waits (bounded by `salvage_wait`) for the detached salvage of the dead master's binlogs.
-    func waitForSalvage(ctx: Context, record rec: FailoverRecord?) {
-        guard let id = rec?.id else { return }
-        let store = FailoverStore(stateDir: ctx.config.stateDir)
-        if h.dryRun {
-            h.say("plan: wait up to \(Int(ctx.config.hooks.salvageWait)) s for the binlog salvage to finish")
-            return
+    /// Without a power manager: kill mysqld over ssh, then prove it stopped before telling MHA so.
+    /// Exit 10 only when the kill worked and nothing answers on the port any more (MHA then saves
+    /// and applies the dead master's binlog; exit 0 would make it skip that and lose rows).
+    /// A master that still answers SQL aborts the failover unless `on_fence_failure = proceed`.
+    func fenceOldMaster(ssh: Bool) -> Int32 {
+        guard let m = args.origMaster else {
+            h.record("stop mysqld", outcome: "failed", exitCode: 1, message: "no --host from MHA: nothing to stop")
+            return 1
         }
-        ensureSalvageStarted(ctx: ctx, record: rec)
+        let policy = config?.hooks.onFenceFailure ?? .abort
         let t0 = Date()
-        let end = t0.addingTimeInterval(ctx.config.hooks.salvageWait)
-        var state = store.load(id)?.salvage
-        let started = Date()
-        while Date() < end, state?.state == "running" {
-            usleep(50_000)
-            state = store.load(id)?.salvage
-            if let p = state?.workerPid, !ProcessRunner.isAlive(p), state?.state == "running" {
-                state?.state = "failed"
-                state?.message = "worker \(p) died"
-            } else if state?.workerPid == nil, Date().timeIntervalSince(started) > 10 {
-                state?.state = "failed"
-                state?.message = "the salvage worker never started"
-            }
+        let kill: ShutdownDecision.Kill
+        if h.dryRun {
+            let reach = ssh ? sshReachable(m) : .notAttempted("MHA found the host unreachable over ssh (--command=stop)")
+            let predicted = ShutdownDecision.decide(kill: reach, probe: reach == .done ? .init(portAnswers: false, sqlAnswers: false) : probeOldMaster(m, wait: 0),
+                                                    policy: policy)
+            h.say("plan: \(ssh ? "kill mysqld on \(m.host) over ssh, then check that nothing answers on its port" : "nothing to kill (no ssh); check its port"): "
+                  + predicted.message.replacingOccurrences(of: "mysqld killed over ssh", with: "ssh reaches it"))
+            h.record("dry run", outcome: "planned", exitCode: predicted.exitCode)
+            return predicted.exitCode
         }
-        switch state?.state {
-        case "done"?:
-            h.record("wait for salvage", host: args.origMaster?.host, outcome: "ok", started: t0,
-                     message: "\(state?.files.count ?? 0) file(s), last \(state?.lastFile ?? "-"):\(state?.lastPosition.map(String.init) ?? "-")")
-        case "running"?:
-            trouble("wait for salvage", host: args.origMaster?.host, "still running after salvage_wait = \(Int(ctx.config.hooks.salvageWait)) s; continuing")
-            h.alert("warning", "binlog salvage of \(args.origMaster?.host ?? "?") did not finish within \(Int(ctx.config.hooks.salvageWait)) s")
-        default:
-            trouble("wait for salvage", host: args.origMaster?.host, state?.message ?? "salvage failed")
-            h.alert("critical", "binlog salvage of \(args.origMaster?.host ?? "?") failed: \(state?.message ?? "unknown")")
+        kill = ssh ? killOverSSH(m) : .notAttempted("MHA found the host unreachable over ssh (--command=stop)")
+        let probe = probeOldMaster(m, wait: kill == .done ? 3 : 0)
+        let r = ShutdownDecision.decide(kill: kill, probe: probe, policy: policy)
+        h.record("stop mysqld", host: m.host, outcome: r.state == .stopped ? "ok" : "failed", started: t0, exitCode: r.exitCode,
+                 message: r.message)
+        if r.alert {
+            h.alert("critical", "shutdown_script on \(m.host): \(r.message)", kind: "fence-\(r.state.rawValue)")
         }
+        return r.exitCode
     }
 
-    /// Without a power manager: kill mysqld over ssh and exit 10, so MHA still saves and applies
-    /// the dead master's binlog (exit 0 would make MHA skip it and lose rows).
-    func stopMysqldOverSSH() -> Int32 {
-        guard let m = args.origMaster else { return 10 }
+    /// ssh to the old master as MHA does: its `--ssh_options` split as its shell splits them
+    /// (ProxyCommand and jump hosts included), batch mode, a connect timeout.
+    func sshTarget(_ m: HookServer) -> Result<SSHTarget, ShutdownDecision.Kill> {
         let host = m.sshIP ?? m.sshHost ?? m.address
-        let user = args["ssh_user"] ?? "root"
-        guard HostName.isValid(host), (try? HostName.validateUser(user, what: "ssh_user")) != nil else {
-            h.record("stop mysqld", host: host, outcome: "failed", exitCode: 10, message: "invalid host or user from MHA")
-            return 10
+        let user = args["ssh_user"] ?? m.sshUser ?? "root"
+        guard HostName.isValid(host) else { return .failure(.notAttempted("invalid host \(q(host)) from MHA: no ssh")) }
+        guard (try? HostName.validateUser(user, what: "ssh_user")) != nil else {
+            return .failure(.notAttempted("invalid --ssh_user \(q(user)) from MHA: no ssh"))
         }
-        var opts = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=\(config?.sshConnectTimeout ?? 5)"]
-        let mhaOpts = (args["ssh_options"] ?? "").split(whereSeparator: { $0 == " " }).map(String.init)
-        // Options that run a local command have no place in a hook's ssh call.
-        if let bad = mhaOpts.first(where: { o in ["proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand"].contains { o.lowercased().contains($0) } }) {
-            h.record("stop mysqld", host: host, outcome: "failed", exitCode: 10, message: "refusing --ssh_options element \(q(bad))")
-            return 10
+        guard let mhaOpts = ShellWords.split(args["ssh_options"] ?? "") else {
+            return .failure(.notAttempted("--ssh_options has an unbalanced quote: no ssh"))
         }
-        opts += mhaOpts
-        let ssh = SSHTarget(user: user, host: host, port: m.sshPort ?? 22, options: opts)
+        let opts = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=\(config?.sshConnectTimeout ?? 5)"] + mhaOpts
+        return .success(SSHTarget(user: user, host: host, port: m.sshPort ?? 22, options: opts))
+    }
+
+    func killOverSSH(_ m: HookServer) -> ShutdownDecision.Kill {
+        let ssh: SSHTarget
+        switch sshTarget(m) {
+        case .failure(let k): return k
+        case .success(let s): ssh = s
+        }
         // The pid file MHA knows (master_pid_file), else every mysqld/mariadbd on that host.
         let remote: RemoteCommand
         if let pf = args["pid_file"], !pf.isEmpty {
@@ -570,14 +614,97 @@ final class HookRunner {
         } else {
             remote = RemoteCommand(["pkill", "-9", "-x", "mariadbd|mysqld|mysqld_safe|mariadbd-safe"])
         }
-        let t0 = Date()
-        let r = try? h.runner.run(ssh.command(remote), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 10))
-        let rc = r?.stages.first?.exitCode
+        guard let r = try? h.runner.run(ssh.command(remote), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 10)) else {
+            return .sshFailed("ssh could not be started")
+        }
+        let rc = r.stages.first?.exitCode
+        if r.timedOut || rc == nil || rc == 255 { return .sshFailed(r.failureSummary) }
         // pkill: 0 killed, 1 nothing matched (already dead): both leave mysqld stopped.
-        let ok = rc == 0 || rc == 1
-        h.record("stop mysqld", host: host, outcome: ok ? "ok" : "failed", started: t0, exitCode: 10,
-                 message: ok ? (rc == 0 ? "killed" : "was not running") : "ssh: \(r?.failureSummary ?? "did not run")")
-        return 10
+        if rc == 0 || rc == 1 { return .done }
+        return .failed(r.failureSummary)
+    }
+
+    /// For a rehearsal: does ssh reach the old master (`true` over ssh)?
+    func sshReachable(_ m: HookServer) -> ShutdownDecision.Kill {
+        switch sshTarget(m) {
+        case .failure(let k): return k
+        case .success(let ssh):
+            let r = try? h.runner.run(ssh.command(RemoteCommand(["true"])), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 5))
+            return r?.succeeded == true ? .done : .sshFailed(r?.failureSummary ?? "ssh could not be started")
+        }
+    }
+
+    /// Waits up to `wait` seconds for the port to stop answering, then asks SQL if it is open.
+    func probeOldMaster(_ m: HookServer, wait: TimeInterval) -> ShutdownDecision.Probe {
+        let server = h.ctx?.mha.server(named: m.host) ?? h.ctx?.mha.server(named: m.address)
+        let port = m.port ?? server?.port ?? 3306
+        let addr = server?.address ?? m.address
+        let end = Date().addingTimeInterval(wait)
+        var open = TCPProbe.answers(host: addr, port: port, timeout: 1)
+        while open, Date() < end {
+            usleep(100_000)
+            open = TCPProbe.answers(host: addr, port: port, timeout: 1)
+        }
+        guard open else { return .init(portAnswers: false, sqlAnswers: false) }
+        guard let c = config else { return .init(portAnswers: true, sqlAnswers: true) }
+        let client = MySQLClient(host: addr, port: port, credentials: c.credentials, connectTimeout: 2, timeout: 3)
+        return .init(portAnswers: true, sqlAnswers: (try? client.scalar("SELECT 1")) != nil)
+    }
+
+    /// A new salvage attempt, unless one runs with a live worker (then that one is joined).
+    func beginSalvage(ctx: Context, id: String) -> (attempt: Int, start: Bool)? {
+        do {
+            let a = try FailoverStore(stateDir: ctx.config.stateDir, clock: h.clock).beginSalvage(id)
+            h.record(a.start ? "salvage attempt \(a.attempt)" : "salvage attempt \(a.attempt) joined", host: args.origMaster?.host,
+                     outcome: "ok", message: a.start ? "worker to start" : "its worker is running", quiet: true)
+            return a
+        } catch {
+            trouble("start salvage", host: args.origMaster?.host, "\(error)", severity: "critical")
+            return nil
+        }
+    }
+
+    /// Starts the salvage when master_ip_failover (not ours, or not configured) did not.
+    @discardableResult
+    func ensureSalvageStarted(ctx: Context, record rec: FailoverRecord?) -> Int? {
+        guard let id = rec?.id, !h.dryRun, let a = beginSalvage(ctx: ctx, id: id) else { return nil }
+        if a.start { _ = h.spawnWorker(["after-stop", "--failover", id, "--salvage", "--attempt", String(a.attempt), "--salvage-only"]) }
+        return a.attempt
+    }
+
+    /// Waits (bounded by `salvage_wait`) for this run's salvage attempt: never for an old result,
+    /// and a worker that died (pid and start time) ends the wait at once.
+    func waitForSalvage(ctx: Context, record rec: FailoverRecord?) {
+        guard let id = rec?.id else { return }
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        if h.dryRun {
+            h.say("plan: wait up to \(Int(ctx.config.hooks.salvageWait)) s for the binlog salvage to finish")
+            return
+        }
+        guard var mine = ensureSalvageStarted(ctx: ctx, record: rec) else { return }
+        let t0 = Date()
+        let end = t0.addingTimeInterval(ctx.config.hooks.salvageWait)
+        var state = store.load(id)?.salvage
+        while let s = state, s.state == .running, Date() < end {
+            // A newer attempt (an operator's re-run) supersedes ours: follow it.
+            if s.attempt > mine { mine = s.attempt }
+            if !s.isLive(now: h.clock.now()) {
+                state?.state = .failed
+                state?.message = s.workerPid.map { "worker \($0) died" } ?? "the salvage worker never started"
+                break
+            }
+            usleep(50_000)
+            state = store.load(id)?.salvage
+        }
+        switch state?.state {
+        case .done?:
+            h.record("wait for salvage", host: args.origMaster?.host, outcome: "ok", started: t0,
+                     message: "attempt \(mine): \(state?.files.count ?? 0) file(s), last \(state?.lastFile ?? "-"):\(state?.lastPosition.map(String.init) ?? "-")")
+        case .running?:
+            trouble("wait for salvage", host: args.origMaster?.host, "still running after salvage_wait = \(Int(ctx.config.hooks.salvageWait)) s; continuing")
+        default:
+            trouble("wait for salvage", host: args.origMaster?.host, state?.message ?? "salvage failed", severity: "critical")
+        }
     }
 
     // MARK: report_script
@@ -591,6 +718,10 @@ final class HookRunner {
                       ? "plan: archive MHA's saved binlogs, re-point backups and the stream to \(args.newMaster!.host), resume or abort paused jobs, lift the fence, start a full backup"
                       : "plan: failover failed: lift the fence, resume what is still valid, alert")
             } else if let rec {
+                if let n = args.newMaster, rec.newMaster == nil, let ctx = h.ctx {
+                    // The record may have been opened by shutdown_script only: name the new master now.
+                    try? FailoverStore(stateDir: ctx.config.stateDir).update(rec.id) { if $0.newMaster == nil { $0.newMaster = n } }
+                }
                 var w = ["after-report", "--failover", rec.id]
                 if let conf = args["conf"] { w += ["--conf", conf] }
                 if success { w.append("--success") }

@@ -370,6 +370,23 @@ public struct ProcessRunner: Sendable {
         return rest.hasPrefix("Z") || rest.hasPrefix("X")
     }
 
+    /// The process's start time (clock ticks since boot, /proc/PID/stat field 22): with the pid,
+    /// it names one process for good (a pid alone may be reused after a crash).
+    public static func startTime(_ pid: pid_t) -> UInt64? {
+        guard pid > 0, let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = s.lastIndex(of: ")") else { return nil }
+        let fields = s[s.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); field 22 is fields[19].
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    /// Is this exact process (pid and start time) alive?
+    public static func isAlive(_ pid: pid_t, startedAt: UInt64?) -> Bool {
+        guard isAlive(pid) else { return false }
+        guard let startedAt else { return true }
+        return startTime(pid) == startedAt
+    }
+
     /// PATH lookup that never searches the current folder (empty or relative PATH entries are skipped).
     public static func resolve(_ program: String) throws -> String {
         if program.contains("/") {
