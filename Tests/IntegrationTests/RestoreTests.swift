@@ -351,6 +351,46 @@ struct RestoreIntegrationTests {
         let rows = try Self.rootSQL(socket: r.socket, "SELECT COUNT(*) FROM lab.g WHERE id BETWEEN 201 AND 308").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(rows == "58", "replicated and recovered rows in the restore: \(rows)")
     }
+
+    @Test("5. host dead, no stream, no binlog of the old master ever archived: from a backup before the failover, --latest and --to-time before it replay the new master's own binlog")
+    func hostDeadNothingArchived() throws {
+        let ctx = try freshLabWithBackup(table: "n", rows: 300)
+        let base = try #require(Catalog(dir: ctx.config.backupsDir).all().last { $0.status == .complete }).id
+        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.n SELECT seq, 'after-backup' FROM lab.seq_1001_to_1100; UPDATE lab.n SET v = 'u1' WHERE id <= 40;")
+        let t1 = Self.quietSecond()
+        let before = try checksums(lab.h1)
+        Self.resume()
+        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.n SELECT seq, 'after-t1' FROM lab.seq_2001_to_2050; DELETE FROM lab.n WHERE id BETWEEN 50 AND 60;")
+        try Harness.sharedWaitCaughtUp(lab)
+
+        let new = try lab.failover(wholeHost: true) {}
+        let newMaster = try #require(new, "MHA did not complete the failover (see \(lab.sb.managerLog))")
+        let rec = try lab.lastFailover()
+        #expect(Harness.shared.wait(90) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
+        if let full = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.fullBackupJob {
+            #expect(Harness.shared.wait(240, every: 0.5) { (try? lab.manifest(full))?.status == .complete })
+        }
+        let oldArchive = try BinlogArchive(config: ctx.config, host: lab.h1, port: 3306)
+        #expect(((try? oldArchive.loadIndex())?.files ?? []).isEmpty, "the scenario needs no archived binlog of the old master")
+
+        _ = try lab.sb.sql(host: newMaster, "INSERT INTO lab.n SELECT seq, 'new-master' FROM lab.seq_3001_to_3020; FLUSH BINARY LOGS;")
+        #expect(try lab.run(["binlog", "archive"]).code == 0)
+        let after = try checksums(newMaster)
+
+        let plan = try lab.run(["restore", "--latest", "--backup", base, "--plan", "--json"])
+        #expect(plan.code == 0, "\(plan.stderr)")
+        let p = try JSON.decode(RestorePlan.self, from: Data(plan.stdout.utf8), file: "plan")
+        #expect(p.segments.map(\.host) == [newMaster, newMaster], "segments: \(p.segments.map { "\($0.host) \($0.why)" })")
+        print("host dead, nothing archived: " + p.segments.map { "\($0.host) \($0.files.map(\.name)): \($0.why)" }.joined(separator: "; "))
+        let r1 = try restore(["--latest", "--backup", base], name: "latest-nothing-archived")
+        defer { r1.stop() }
+        #expect(try Self.checksums(socket: r1.socket) == after, "--latest differs from the new master")
+
+        let r2 = try restore(["--to-time", Self.time(t1), "--backup", base], name: "t1-nothing-archived")
+        defer { r2.stop() }
+        #expect(try Self.checksums(socket: r2.socket) == before, "--to-time before the failover differs from the old master then")
+        #expect(before != after)
+    }
 }
 
 extension Harness {
