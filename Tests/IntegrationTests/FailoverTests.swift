@@ -13,16 +13,17 @@ final class FailoverLab: @unchecked Sendable {
 
     private init() {
         let h = Harness.shared
-        var s = Sandbox(root: "\(Sandbox.defaultRoot)-30", repo: h.repo, base: 30)
+        let base = ProcessInfo.processInfo.environment["MHA_BACKUP_FAILOVER_BASE"].flatMap { Int($0) } ?? 30
+        var s = Sandbox(root: "\(Sandbox.defaultRoot)-\(base)", repo: h.repo, base: base)
         s.log = { _ in }
         sb = s
         binary = h.binary
     }
 
     var config: String { sb.backupCnf }
-    var h1: String { "127.0.0.31" }
-    var h2: String { "127.0.0.32" }
-    var h3: String { "127.0.0.33" }
+    var h1: String { "127.0.0.\(sb.base + 1)" }
+    var h2: String { "127.0.0.\(sb.base + 2)" }
+    var h3: String { "127.0.0.\(sb.base + 3)" }
 
     /// A new sandbox: down (whatever was there), up, and config lines added under their sections.
     /// `bigMB`: an InnoDB table of about that size, so a throttled backup stays in its copying phase

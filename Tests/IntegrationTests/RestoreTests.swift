@@ -65,6 +65,33 @@ struct RestoreIntegrationTests {
 
     static func time(_ d: Date) -> String { RestoreTarget.format(d) }
 
+    /// Runs `first` on the lab's master, takes a quiet second and the master's checksums then,
+    /// runs `then`, and waits until the replicas have it all.
+    func quietPoint(between first: String, and then: String) throws -> (Date, [String: String]) {
+        _ = try lab.sb.sql(host: lab.h1, first)
+        let t = Self.quietSecond()
+        let sums = try checksums(lab.h1)
+        Self.resume()
+        _ = try lab.sb.sql(host: lab.h1, then)
+        try Harness.sharedWaitCaughtUp(lab)
+        return (t, sums)
+    }
+
+    /// MHA fails the master over; then the hooks' worker closes the failover record and the full
+    /// backup the report started on the new timeline completes. The new master and that record.
+    func settledFailover(wholeHost: Bool, ctx: Context) throws -> (String, FailoverRecord) {
+        let new = try lab.failover(wholeHost: wholeHost) {}
+        let newMaster = try #require(new, "MHA did not complete the failover (see \(lab.sb.managerLog))")
+        let id = try lab.lastFailover().id
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        #expect(Harness.shared.wait(90) { (store.load(id)?.status ?? .open) != .open })
+        let done = try #require(store.load(id))
+        if let full = done.fullBackupJob {
+            #expect(Harness.shared.wait(240, every: 0.5) { (try? lab.manifest(full))?.status == .complete })
+        }
+        return (newMaster, done)
+    }
+
     /// A fresh lab, table `lab.T` with `rows` rows on every host, and a full backup of it.
     func freshLabWithBackup(table: String, rows: Int) throws -> Context {
         try lab.fresh()
@@ -93,23 +120,11 @@ struct RestoreIntegrationTests {
         let dump = try #require(Catalog(dir: ctx.config.backupsDir).all().last { $0.status == .complete && $0.method == .dump })
         #expect(dump.sourceRole == "replica")
 
-        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.r SELECT seq, SHA1(seq), seq FROM lab.seq_1001_to_1100; UPDATE lab.r SET n = n + 1 WHERE id <= 50;")
-        let t1 = Self.quietSecond()
-        let before = try checksums(lab.h1)
-        Self.resume()
-        _ = try lab.sb.sql(host: lab.h1, "INSERT INTO lab.r SELECT seq, 'late', seq FROM lab.seq_2001_to_2050; DELETE FROM lab.r WHERE id <= 20;")
-        try Harness.sharedWaitCaughtUp(lab)
+        let (t1, before) = try quietPoint(between: "INSERT INTO lab.r SELECT seq, SHA1(seq), seq FROM lab.seq_1001_to_1100; UPDATE lab.r SET n = n + 1 WHERE id <= 50;",
+                                          and: "INSERT INTO lab.r SELECT seq, 'late', seq FROM lab.seq_2001_to_2050; DELETE FROM lab.r WHERE id <= 20;")
 
-        let new = try lab.failover(wholeHost: false) {}
-        let newMaster = try #require(new, "MHA did not complete the failover")
-        let rec = try lab.lastFailover()
-        #expect(Harness.shared.wait(60) { (FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.status ?? .open) != .open })
-        let done = try #require(FailoverStore(stateDir: ctx.config.stateDir).load(rec.id))
+        let (newMaster, done) = try settledFailover(wholeHost: false, ctx: ctx)
         #expect(done.salvage?.state == .done, "salvage: \(String(describing: done.salvage))")
-        // The full backup the report started, on the new timeline.
-        if let full = done.fullBackupJob {
-            #expect(Harness.shared.wait(240, every: 0.5) { (try? lab.manifest(full))?.status == .complete })
-        }
 
         _ = try lab.sb.sql(host: newMaster, "INSERT INTO lab.r SELECT seq, 'new-master', seq FROM lab.seq_3001_to_3100; UPDATE lab.r SET v = 'x' WHERE id BETWEEN 100 AND 120;")
         let t2 = Self.quietSecond()
@@ -350,6 +365,36 @@ struct RestoreIntegrationTests {
         #expect(try Self.checksums(socket: r.socket) == want, "the restore differs from the new master")
         let rows = try Self.rootSQL(socket: r.socket, "SELECT COUNT(*) FROM lab.g WHERE id BETWEEN 201 AND 308").trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(rows == "58", "replicated and recovered rows in the restore: \(rows)")
+    }
+
+    @Test("5. host dead, no stream, no binlog of the old master ever archived: from a backup before the failover, --latest and --to-time before it replay the new master's own binlog")
+    func hostDeadNothingArchived() throws {
+        let ctx = try freshLabWithBackup(table: "n", rows: 300)
+        let base = try #require(Catalog(dir: ctx.config.backupsDir).all().last { $0.status == .complete }).id
+        let (t1, before) = try quietPoint(between: "INSERT INTO lab.n SELECT seq, 'after-backup' FROM lab.seq_1001_to_1100; UPDATE lab.n SET v = 'u1' WHERE id <= 40;",
+                                          and: "INSERT INTO lab.n SELECT seq, 'after-t1' FROM lab.seq_2001_to_2050; DELETE FROM lab.n WHERE id BETWEEN 50 AND 60;")
+
+        let (newMaster, _) = try settledFailover(wholeHost: true, ctx: ctx)
+        let oldArchive = try BinlogArchive(config: ctx.config, host: lab.h1, port: 3306)
+        #expect(((try? oldArchive.loadIndex())?.files ?? []).isEmpty, "the scenario needs no archived binlog of the old master")
+
+        _ = try lab.sb.sql(host: newMaster, "INSERT INTO lab.n SELECT seq, 'new-master' FROM lab.seq_3001_to_3020; FLUSH BINARY LOGS;")
+        #expect(try lab.run(["binlog", "archive"]).code == 0)
+        let after = try checksums(newMaster)
+
+        let plan = try lab.run(["restore", "--latest", "--backup", base, "--plan", "--json"])
+        #expect(plan.code == 0, "\(plan.stderr)")
+        let p = try JSON.decode(RestorePlan.self, from: Data(plan.stdout.utf8), file: "plan")
+        #expect(p.segments.map(\.host) == [newMaster, newMaster], "segments: \(p.segments.map { "\($0.host) \($0.why)" })")
+        print("host dead, nothing archived: " + p.segments.map { "\($0.host) \($0.files.map(\.name)): \($0.why)" }.joined(separator: "; "))
+        let r1 = try restore(["--latest", "--backup", base], name: "latest-nothing-archived")
+        defer { r1.stop() }
+        #expect(try Self.checksums(socket: r1.socket) == after, "--latest differs from the new master")
+
+        let r2 = try restore(["--to-time", Self.time(t1), "--backup", base], name: "t1-nothing-archived")
+        defer { r2.stop() }
+        #expect(try Self.checksums(socket: r2.socket) == before, "--to-time before the failover differs from the old master then")
+        #expect(before != after)
     }
 }
 

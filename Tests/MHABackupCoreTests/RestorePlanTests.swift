@@ -144,6 +144,62 @@ struct RestorePlanTests {
         #expect(try Self.planner(b, db1: Self.files("db1", 3...5), timeline: tl).plan(target: .latest).segments.count == 2)
     }
 
+    @Test("host dead, no stream, nothing of the old master archived: the new master's own binlog bridges from the backup's GTID, through its promotion (--latest) or until a time before the failover")
+    func bridgeWithoutOldMasterArchive() throws {
+        // db1 died on its first binlog, never archived. db2 replicated it (log_slave_updates):
+        // its bin.000001 holds 0-1-1..69, then its own writes as master from 0-2-70.
+        var tl = Self.timeline
+        tl.entries[1].promotion = Coordinates(file: "bin.000001", position: 9000, gtid: "0-1-69")
+        var b1 = Self.backup("b1", source: "db3", started: 100, finished: 110, file: "bin.000001", pos: 1234)
+        b1.binlog = Coordinates(file: "db3-bin.000001", position: 4, gtid: "0-1-40")
+        let db2 = [
+            AvailableBinlog(name: "bin.000001", path: "/a/db2/bin.000001", size: 20_000, origin: .archive, sha256: "x", firstGtid: "0-1-1", lastGtid: "0-2-75"),
+            AvailableBinlog(name: "bin.000002", path: "/a/db2/bin.000002", size: 10_000, origin: .archive, sha256: "x", firstGtid: "0-2-76", lastGtid: "0-2-80"),
+        ]
+        let planner = Self.planner([b1], db1: [], db2: db2, timeline: tl)
+
+        let latest = try planner.plan(target: .latest, backupId: "b1")
+        #expect(latest.segments.map(\.host) == ["db2", "db2"], "\(latest.render())")
+        let br = try #require(latest.segments.first)
+        #expect(br.startGtid == "0-1-40" && br.stop == .gtid("0-1-69") && br.files.map(\.name) == ["bin.000001"])
+        #expect(RestoreExecutor.binlogArgv(br).contains("--start-position=0-1-40"))
+        #expect(latest.segments[1].startPosition == 9000 && latest.segments[1].files.map(\.name) == ["bin.000001", "bin.000002"])
+        #expect(latest.segments[1].stop == .end)
+
+        let before = try planner.plan(target: .time(Self.at(700)), backupId: "b1")
+        #expect(before.segments.count == 1, "\(before.render())")
+        let s = try #require(before.segments.first)
+        #expect(s.host == "db2" && s.startGtid == "0-1-40" && s.stop == .datetime(Self.at(700)) && s.files.map(\.name) == ["bin.000001"])
+        #expect(RestoreExecutor.binlogArgv(s).contains("--stop-datetime=\(RestoreTarget.format(Self.at(700)))"))
+
+        // A GTID before the failover is on the old master's timeline, though the new master's binlog holds it.
+        let toGtid = try planner.plan(target: .gtid("0-1-55"), backupId: "b1")
+        #expect(toGtid.segments.count == 1 && toGtid.segments[0].host == "db2" && toGtid.segments[0].stop == .gtid("0-1-55"), "\(toGtid.render())")
+
+        // Neither the old master's archive nor the new master's holds what follows the backup: refused, naming both.
+        for target in [RestoreTarget.latest, .time(Self.at(700))] {
+            let e = #expect(throws: MBError.self) { try Self.planner([b1], db1: [], db2: [db2[1]], timeline: tl).plan(target: target, backupId: "b1") }
+            #expect(e?.code == .noInput)
+            #expect(e?.message.contains("'bin.000001' of db1:3306 is not in the archive") == true, "\(e?.message ?? "")")
+            #expect(e?.message.contains("db2:3306") == true && e?.message.contains("0-1-40") == true, "\(e?.message ?? "")")
+        }
+    }
+
+    @Test("a time before the failover past the end of the old master's archive (it ends before the promotion GTID): the new master's binlog goes on from its last GTID until that time")
+    func bridgeToTimeBeforeFailover() throws {
+        var tl = Self.timeline
+        tl.entries[1].promotion = Coordinates(file: "bin.000008", position: 500, gtid: "0-1-85")
+        let b = [Self.backup("b1", started: 100, finished: 110, file: "bin.000003", pos: 1234)]
+        let p = try Self.planner(b, db1: Self.files("db1", 3...5), timeline: tl).plan(target: .time(Self.at(900)))
+        #expect(p.segments.map(\.host) == ["db1", "db2"], "\(p.render())")
+        #expect(p.segments[0].stop == .datetime(Self.at(900)) && p.segments[0].files.last?.name == "bin.000005")
+        #expect(p.segments[1].startGtid == "0-1-59" && p.segments[1].stop == .datetime(Self.at(900)))
+        #expect(p.segments[1].files.map(\.name) == ["bin.000007", "bin.000008"])
+        // The archive reaches the promotion: the old master alone.
+        tl.entries[1].promotion?.gtid = "0-1-59"
+        #expect(try Self.planner(b, db1: Self.files("db1", 3...5), timeline: tl).plan(target: .time(Self.at(900))).segments.count == 1)
+    }
+
     @Test("a broken chain: missing parent, failed parent, LSNs that do not line up")
     func brokenChain() throws {
         let full = Self.backup("f", started: 100, finished: 110, file: "bin.000003", pos: 10, to: 5000)

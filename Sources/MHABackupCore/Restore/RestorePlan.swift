@@ -211,7 +211,11 @@ public struct RestorePlanner: Sendable {
             return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: c, at: at)
         }
         if let r = m.replicaOf, r.masterHost == nil || r.masterHost == entry.masterHost, !r.coordinates.file.isEmpty {
-            return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: r.coordinates, at: at)
+            // `--slave-info` gives a file and position; the backup's own GTID position
+            // (gtid_current_pos, taken under the same lock) is the same point by GTID.
+            var c = r.coordinates
+            if c.gtid == nil { c.gtid = m.binlog?.gtid }
+            return BackupAnchor(timeline: entry.id, host: entry.masterHost, port: entry.masterPort, coordinates: c, at: at)
         }
         // On a replica without the master's coordinates (a dump): MariaDB GTIDs are the same on
         // every server, so the backup's GTID position is a point in the master's binlog too.
@@ -301,6 +305,7 @@ public struct RestorePlanner: Sendable {
         var segments: [ReplaySegment] = []
         for k in bIndex...tIndex {
             let e = entries[k]
+            let successor = k + 1 < entries.count ? entries[k + 1] : nil
             let start: Coordinates
             var why: String
             var startGtid: String? = nil
@@ -308,6 +313,11 @@ public struct RestorePlanner: Sendable {
                 // The first file holding a transaction after the backup's GTID position (a file
                 // without GTIDs, e.g. a stream copy not yet read, may hold one).
                 guard let first = firstFile(of: e, after: g, withoutGtids: true) else {
+                    let missing = "no archived binlog of \(e.masterHost):\(e.masterPort) holds a transaction after gtid \(g) (the backup's point)"
+                    if let over = try bridgeOverOldMaster(missing, anchor: a, successor: successor, target: k == tIndex ? target : nil) {
+                        segments += over
+                        continue
+                    }
                     if target == .latest {
                         notes.append("no archived binlog of \(e.masterHost):\(e.masterPort) holds a transaction after gtid \(g); the restore ends at the backup's point")
                         continue
@@ -320,6 +330,12 @@ public struct RestorePlanner: Sendable {
             } else if k == bIndex {
                 start = a.coordinates
                 why = "from the backup's point"
+                if !binlogs(e.masterHost, e.masterPort).contains(where: { $0.name == start.file }),
+                   let over = try bridgeOverOldMaster("binlog \(q(start.file)) of \(e.masterHost):\(e.masterPort) is not in the archive",
+                                                      anchor: a, successor: successor, target: k == tIndex ? target : nil) {
+                    segments += over
+                    continue
+                }
             } else {
                 guard let p = e.promotion, !p.file.isEmpty else {
                     throw MBError(.dataError, "timeline \(e.id) (\(e.masterHost)) has no recorded promotion point; binlogs cannot be replayed across it")
@@ -356,8 +372,10 @@ public struct RestorePlanner: Sendable {
             if files.contains(where: { $0.origin == .streamUnclosed }) {
                 notes.append("\(e.masterHost): the newest file is the live stream's copy of a file the master had open (not archived yet, or never closed when it died); a transaction cut at its end is rolled back")
             }
-            segments.append(ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files,
-                                          startPosition: start.position, startGtid: startGtid, stop: stop, why: why))
+            let seg = ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files,
+                                    startPosition: start.position, startGtid: startGtid, stop: stop, why: why)
+            segments.append(seg)
+            if k == tIndex, let rest = try bridgeToTarget(target, after: seg, successor: successor) { segments.append(rest) }
         }
         if case .position(_, let f, let p) = target, let last = segments.last?.files.last, last.name == f, p > last.size {
             throw MBError(.noInput, "\(f) holds \(last.size) bytes in the archive; position \(p) is past its end")
@@ -375,27 +393,85 @@ public struct RestorePlanner: Sendable {
         guard let promoted = p.gtid, prev?.stop ?? .end == .end else { return nil }
         let reached = prev.map { $0.files.last?.lastGtid } ?? (a.coordinates.gtid)
         guard let reachedList = reached ?? nil, !reachedList.isEmpty else { return nil }
-        let behind = Gtid.list(promoted).filter { t in Gtid.inList(reachedList, domain: t.domain).map { $0.seq < t.seq } ?? false }
+        let behind = ahead(promoted, of: reachedList)
         guard !behind.isEmpty else { return nil }
-        // The new master's files from the first holding a transaction after what was reached,
-        // through the one it was promoted in.
-        guard let first = firstFile(of: e, after: reachedList, withoutGtids: false) else {
-            throw MBError(.noInput, "the old master's archive ends at gtid \(reachedList) but \(e.masterHost) was promoted at \(promoted), "
-                + "and no archived binlog of \(e.masterHost) holds the transactions between",
-                hint: "mha-backup binlog archive copies the new master's closed binlogs")
-        }
-        let files = try select(host: e.masterHost, port: e.masterPort, from: first.name, through: p.file, timeline: e.id)
-        return ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files, startPosition: 4,
-                             startGtid: reachedList, stop: .gtid(behind.map(\.description).joined(separator: ",")),
-                             why: "the gap where the replicas were behind: the old master's archive ends at gtid \(reachedList), "
-                                + "the new master was promoted at \(promoted); its own binlog before the promotion holds the rest")
+        return try bridge(from: reachedList, into: e, through: p.file, stop: .gtid(behind.map(\.description).joined(separator: ",")),
+                          short: "the old master's archive ends at gtid \(reachedList) but \(e.masterHost) was promoted at \(promoted)",
+                          why: "the gap where the replicas were behind: the old master's archive ends at gtid \(reachedList), "
+                              + "the new master was promoted at \(promoted); its own binlog before the promotion holds the rest")
     }
 
-    /// The first file of a timeline's master holding a transaction after the GTID position `list`;
-    /// `withoutGtids` says whether a file with no GTID recorded counts as holding one.
-    func firstFile(of e: TimelineEntry, after list: String, withoutGtids: Bool) -> AvailableBinlog? {
+    /// Host dead before any binlog of the old master was archived, and no stream ran: its binlog
+    /// from the backup's point is not held at all. Its successor replicated it (GTIDs,
+    /// log_slave_updates), so the successor's own binlog replays from the backup's GTID, through
+    /// the promotion, or until `target` when the target lies before the failover. `short` says
+    /// what the old master's archive lacks; it starts the refusal when the successor's archive
+    /// lacks it too. Nil when there is nothing to bridge from (no successor, no GTIDs, a position
+    /// in the old master's file as target); empty when nothing after the backup precedes the promotion.
+    func bridgeOverOldMaster(_ short: String, anchor a: BackupAnchor, successor next: TimelineEntry?, target: RestoreTarget?) throws -> [ReplaySegment]? {
+        guard let next, let p = next.promotion, !p.file.isEmpty, let promoted = p.gtid,
+              let g = a.coordinates.gtid, !Gtid.list(g).isEmpty else { return nil }
+        let behind = ahead(promoted, of: g)
+        var end = (ReplayStop.gtid(behind.map(\.description).joined(separator: ",")), "through its promotion at gtid \(promoted)")
+        if let target {
+            guard let s = Self.stop(at: target) else { return nil }
+            end = s
+        }
+        guard !behind.isEmpty else { return [] }
+        return [try bridge(from: g, into: next, through: p.file, stop: end.0, short: short,
+                           why: "\(a.host)'s binlog from the backup's point is not archived; \(next.masterHost) replicated it: its own binlog from the backup's gtid \(g), \(end.1)")]
+    }
+
+    /// A target before a failover that the old master's archive may not reach: it ends before
+    /// the successor's promotion GTID (no stream, no salvage), so the rest up to the target is
+    /// replayed from the successor's own binlog, after the last GTID held. Nil when the archive
+    /// reaches the promotion, or holds the target GTID.
+    func bridgeToTarget(_ target: RestoreTarget, after seg: ReplaySegment, successor next: TimelineEntry?) throws -> ReplaySegment? {
+        guard let next, let p = next.promotion, !p.file.isEmpty, let promoted = p.gtid,
+              let reached = seg.files.last?.lastGtid, !ahead(promoted, of: reached).isEmpty,
+              let (stop, until) = Self.stop(at: target) else { return nil }
+        if case .gtid(let x) = target, let want = Gtid(x), Gtid.inList(reached, domain: want.domain).map({ $0.seq >= want.seq }) ?? false {
+            return nil
+        }
+        return try bridge(from: reached, into: next, through: p.file, stop: stop,
+                          short: "the archive of \(seg.host):\(seg.port) ends at gtid \(reached), before \(next.masterHost) was promoted at \(promoted)",
+                          why: "the archive of \(seg.host) ends at gtid \(reached), before the failover; \(next.masterHost) replicated it: its own binlog from there, \(until)")
+    }
+
+    /// Replays new master `e`'s own binlog, no further than its file `last`, after the GTID
+    /// position `reached`: what the old master's archive lacks, as `e` replicated it (or MHA
+    /// recovered it). Refuses with `short` and what `e`'s archive lacks when it holds none of it.
+    func bridge(from reached: String, into e: TimelineEntry, through last: String, stop: ReplayStop, short: String, why: String) throws -> ReplaySegment {
+        guard let first = firstFile(of: e, after: reached, withoutGtids: false, through: last) else {
+            throw MBError(.noInput, "\(short), and no archived binlog of \(e.masterHost):\(e.masterPort) up to \(q(last)) holds the transactions after gtid \(reached)",
+                          hint: "mha-backup binlog archive copies the binlogs the new master still has")
+        }
+        let files = try select(host: e.masterHost, port: e.masterPort, from: first.name, through: last, timeline: e.id)
+        return ReplaySegment(timeline: e.id, host: e.masterHost, port: e.masterPort, files: files, startPosition: 4,
+                             startGtid: reached, stop: stop, why: why)
+    }
+
+    /// The GTIDs of `promoted` beyond the position `reached`, in the domains `reached` holds.
+    func ahead(_ promoted: String, of reached: String) -> [Gtid] {
+        Gtid.list(promoted).filter { t in Gtid.inList(reached, domain: t.domain).map { $0.seq < t.seq } ?? false }
+    }
+
+    /// Where a bridge stops for a target before the failover, and how the plan says it.
+    static func stop(at target: RestoreTarget) -> (ReplayStop, String)? {
+        switch target {
+        case .time(let t): return (.datetime(t), "until \(RestoreTarget.format(t)) UTC")
+        case .gtid(let g): return (.gtid(g), "through gtid \(g)")
+        case .latest, .backupPoint, .position: return nil
+        }
+    }
+
+    /// The first file of a timeline's master (no later than `last`) holding a transaction after
+    /// the GTID position `list`; `withoutGtids` says whether a file with no GTID recorded counts as holding one.
+    func firstFile(of e: TimelineEntry, after list: String, withoutGtids: Bool, through last: String? = nil) -> AvailableBinlog? {
         let have = Gtid.list(list)
+        let bound = last.flatMap { BinlogName($0) }
         return binlogs(e.masterHost, e.masterPort).first { f in
+            if let bound, let n = BinlogName(f.name), n.base == bound.base, n.number > bound.number { return false }
             guard let last = f.lastGtid else { return withoutGtids }
             return have.contains { h in Gtid.inList(last, domain: h.domain).map { $0.seq > h.seq } ?? false }
         }
@@ -448,12 +524,17 @@ public struct RestorePlanner: Sendable {
                 + " on the timelines from \(entries[b].id) on", hint: "mha-backup restore --latest --plan lists the files held")
         case .gtid(let g):
             let want = Gtid(g)!
-            for k in stride(from: entries.count - 1, through: b, by: -1) {
-                let e = entries[k]
-                for f in binlogs(e.masterHost, e.masterPort) {
-                    guard let lo = Gtid.inList(f.firstGtid, domain: want.domain), let hi = Gtid.inList(f.lastGtid, domain: want.domain) else { continue }
-                    if lo.seq <= want.seq && want.seq <= hi.seq { return k }
+            func holds(_ e: TimelineEntry) -> Bool {
+                binlogs(e.masterHost, e.masterPort).contains { f in
+                    guard let lo = Gtid.inList(f.firstGtid, domain: want.domain), let hi = Gtid.inList(f.lastGtid, domain: want.domain) else { return false }
+                    return lo.seq <= want.seq && want.seq <= hi.seq
                 }
+            }
+            for k in stride(from: entries.count - 1, through: b, by: -1) {
+                // A new master's binlog also holds what it replicated before its promotion: a
+                // GTID up to the promotion belongs to an earlier timeline (bridged from there).
+                if k > b, let p = Gtid.inList(entries[k].promotion?.gtid, domain: want.domain), want.seq <= p.seq { continue }
+                if holds(entries[k]) || (k + 1 < entries.count && holds(entries[k + 1])) { return k }
             }
             throw MBError(.noInput, "no archived binlog holds gtid \(q(g)) on the timelines from \(entries[b].id) on")
         }
