@@ -722,6 +722,37 @@ struct HookFuzzTests {
         HookFuzzTests.checkLab(lab)
     }
 
+    @Test("SIGTERM to a hook stops its chained script's process group, records it, and exits 1")
+    func sigtermStopsChain() throws {
+        let lab = try HookLab()
+        defer { lab.waitForWorkers(); lab.cleanup() }
+        let pidOut = lab.root + "/chain-child.pid"
+        let script = try lab.write("chains/slow", "#!/bin/sh\nsleep 300 &\necho $! > '\(pidOut)'\nwait\n", mode: 0o700)
+        let fz = HookFuzzer(rng: HookFuzzRNG(seed: 7), lab: lab, lane: 0, chains: [:])
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "\(lab.bin)/\(HookLab.executables[.report]!)")
+        p.arguments = fz.template(.report, "report") + ["--chain=\(script)", "--config=\(lab.config)"]
+        p.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "MHA_BACKUP_CONFIG": lab.config]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var child: Int32? = nil
+        for _ in 0..<200 where child == nil {
+            usleep(20_000)
+            child = (try? String(contentsOfFile: pidOut, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        let c = try #require(child, "the chained script did not start")
+        let t0 = Date()
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(Date().timeIntervalSince(t0) < 6)
+        #expect(p.terminationReason == .exit && p.terminationStatus == 1, "\(p.terminationReason) \(p.terminationStatus)")
+        usleep(200_000)
+        #expect(!ProcessRunner.isAlive(c), "the chained script's child outlived the hook")
+        let audit = try String(contentsOfFile: lab.stateDir + "/audit.jsonl", encoding: .utf8)
+        #expect(audit.contains("\"interrupted\"") && audit.contains("SIGTERM"), "\(audit.suffix(800))")
+    }
+
     @Test("a dry run changes nothing: no record, no fence, no timeline, no audit line, no worker")
     func dryRunChangesNothing() throws {
         let lab = try HookLab()

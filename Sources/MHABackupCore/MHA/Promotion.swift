@@ -9,24 +9,32 @@ enum Promotion {
         var error: String?
     }
 
-    /// The server's own binlog position and GTID (SHOW MASTER STATUS, or MySQL 8.4's spelling).
+    /// The server's own binlog position and GTID: `SHOW MASTER STATUS` (MariaDB, MySQL up to 8.3)
+    /// or `SHOW BINARY LOG STATUS` (MySQL 8.2 and later), and the GTID from `@@gtid_binlog_pos`
+    /// (MariaDB) or the status row's Executed_Gtid_Set (MySQL). Each call bounded.
     static func read(server: MHAServer, config: BackupConfig, timeout: TimeInterval) -> Read {
         var c = config
         c.clientTimeout = max(0.5, min(c.clientTimeout, timeout))
         let client = MySQLClient(server: server, config: c)
-        do {
-            let rows = try client.query("SELECT @@gtid_binlog_pos AS g, @@read_only AS ro")
-            let bl = try client.query("SHOW MASTER STATUS").first.flatMap(BinlogStatus.init(row:))
-            return Read(coordinates: bl.map { Coordinates(file: $0.file, position: $0.position, gtid: rows.first?.first("g")) },
-                        readOnly: rows.first?.first("ro") ?? "?",
-                        error: bl == nil ? "SHOW MASTER STATUS returned nothing (binary log off?)" : nil)
-        } catch {
-            if let rows = try? client.query("SHOW BINARY LOG STATUS"), let bl = rows.first.flatMap(BinlogStatus.init(row:)) {
-                return Read(coordinates: Coordinates(file: bl.file, position: bl.position,
-                                                     gtid: bl.executedGtidSet.isEmpty ? nil : bl.executedGtidSet), readOnly: "?")
+        var status: BinlogStatus?
+        var firstError: Error?
+        for sql in ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"] {
+            do {
+                status = try client.query(sql).first.flatMap(BinlogStatus.init(row:))
+                break
+            } catch {
+                firstError = firstError ?? error
+                if (error as? MBError)?.code == .unavailable { break }
             }
-            return Read(coordinates: nil, readOnly: "?", error: "cannot read the new master's position: \(error)")
         }
+        guard let bl = status else {
+            return Read(coordinates: nil, readOnly: "?",
+                        error: firstError.map { "cannot read the new master's position: \($0)" } ?? "SHOW MASTER STATUS returned nothing (binary log off?)")
+        }
+        let row = (try? client.query("SELECT @@read_only AS ro, @@gtid_binlog_pos AS g"))?.first
+        let gtid = row?.first("g") ?? (bl.executedGtidSet.isEmpty ? nil : bl.executedGtidSet)
+        let ro = row?.first("ro") ?? (try? client.scalar("SELECT @@read_only")) ?? "?"
+        return Read(coordinates: Coordinates(file: bl.file, position: bl.position, gtid: gtid), readOnly: ro)
     }
 
     /// Opens the next timeline on `server` (idempotent for the same failover), under the timeline's
