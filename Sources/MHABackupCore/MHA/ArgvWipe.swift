@@ -90,7 +90,7 @@ enum ArgvWipe {
     /// other) to the heap, points `environ` at the copies, and returns how many bytes they held.
     static func takeEnvironmentSpace(startingAt start: UnsafeMutableRawPointer) -> Int {
         // Swift imports `environ` as never NULL; clearenv(3) makes it NULL.
-        guard let env = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>(bitPattern: unsafeBitCast(environ, to: UInt.self)) else { return 0 }
+        guard let env = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>(bitPattern: UInt(bitPattern: environ)) else { return 0 }
         var end = start
         var taken: [Int] = []
         var i = 0
