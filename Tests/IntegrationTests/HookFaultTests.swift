@@ -83,7 +83,7 @@ struct HookFaultScenarioTests {
         // ssh cannot reach the host (the ProxyCommand fails) and mysqld still answers: a live old master.
         let bad = try hook("shutdown", shutdownArgv(lab.h1, sshOptions: sshOptions + " -o ProxyCommand=false"))
         #expect(bad.code == 1, "exit \(bad.code): \(bad.stderr)")
-        #expect(bad.stderr.contains("still answers SQL"), bad.stderr)
+        #expect(bad.stderr.contains("still answers SQL"), "\(bad.stderr)")
         #expect(alive(lab.h1))
         #expect(try alerts().contains("critical"), "no critical alert")
         #expect(try auditText().contains("on_fence_failure = abort"))
@@ -104,10 +104,10 @@ struct HookFaultScenarioTests {
         #expect(!TCPProbe.answers(host: lab.h1, port: 3306, timeout: 1))
         // A re-run: nothing left to kill, still stopped, still 10.
         let again = try hook("shutdown", shutdownArgv(lab.h1, sshOptions: jump))
-        #expect(again.code == 10, again.stderr)
+        #expect(again.code == 10, "\(again.stderr)")
         // --command=stop (MHA found ssh down), nothing answers: 0, never a claim about ssh.
         let stop = try hook("shutdown", ["--command=stop", "--host=\(lab.h1)", "--ip=\(lab.h1)", "--port=3306"])
-        #expect(stop.code == 0, stop.stderr)
+        #expect(stop.code == 0, "\(stop.stderr)")
     }
 
     @Test("a host not in mha_conf is refused in every phase: no record, no fence, no timeline change")
@@ -117,16 +117,16 @@ struct HookFaultScenarioTests {
         let before = try Timeline.load(ctx.config.timelinePath).entries
         let stop = try hook("master-ip-failover", ["--command=stop", "--orig_master_host=made-up.invalid", "--orig_master_ip=made-up.invalid",
                                                    "--orig_master_port=3306"])
-        #expect(stop.code == 0, stop.stderr)
+        #expect(stop.code == 0, "\(stop.stderr)")
         let sd = try hook("shutdown", ["--command=stop", "--host=made-up.invalid", "--ip=made-up.invalid", "--port=3306"])
         #expect(sd.code == 1, "shutdown_script cannot claim an unknown host stopped: \(sd.stderr)")
         let report = try hook("report", ["--orig_master_host=\(lab.h1)", "--new_master_host=made-up.invalid", "--new_slave_hosts=",
                                          "--conf=\(lab.sb.appCnf)", "--subject=x", "--body=y"])
-        #expect(report.code == 0, report.stderr)
+        #expect(report.code == 0, "\(report.stderr)")
         let start = try hook("master-ip-failover", ["--command=start", "--ssh_user=root", "--orig_master_host=\(lab.h1)", "--orig_master_ip=\(lab.h1)",
                                                     "--orig_master_port=3306", "--new_master_host=made-up.invalid", "--new_master_ip=made-up.invalid",
                                                     "--new_master_port=3306", "--new_master_user=mha", "--new_master_password=x"])
-        #expect(start.code == 0, start.stderr)
+        #expect(start.code == 0, "\(start.stderr)")
         #expect(Fence.load(ctx.config.fencePath) == nil, "a made-up host raised the fence")
         #expect(FailoverStore(stateDir: ctx.config.stateDir).all().isEmpty, "a made-up host opened a failover record")
         #expect(try Timeline.load(ctx.config.timelinePath).entries == before)
@@ -298,7 +298,7 @@ struct HookFaultScenarioTests {
         try lab.fresh(bigMB: 150)
         let ctx = try lab.context()
         let store = FailoverStore(stateDir: ctx.config.stateDir)
-        var killedRunning = false
+        let killedRunning = LockedBox(false)
         let new = try lab.failover(wholeHost: false) {
             Thread {
                 // The first worker that records itself as the salvage's: killed at once.
@@ -307,7 +307,8 @@ struct HookFaultScenarioTests {
                     if let rec = store.open, let s = rec.salvage, let p = s.workerPid, s.state == .running {
                         kill(p, SIGKILL)
                         usleep(100_000)
-                        killedRunning = store.load(rec.id)?.salvage?.state == .running
+                        let running = store.load(rec.id)?.salvage?.state == .running
+                        killedRunning.mutate { $0 = running }
                         return
                     }
                     usleep(2_000)
@@ -318,7 +319,7 @@ struct HookFaultScenarioTests {
         let rec = try lab.lastFailover()
         #expect(Harness.shared.wait(120) { (store.load(rec.id)?.status ?? .open) != .open })
         let done = try #require(store.load(rec.id))
-        #expect(killedRunning, "the salvage ended before the kill; the scenario did not happen: \(String(describing: done.salvage))")
+        #expect(killedRunning.value, "the salvage ended before the kill; the scenario did not happen: \(String(describing: done.salvage))")
         #expect(done.salvage?.state == .done, "\(String(describing: done.salvage))")
         #expect((done.salvage?.attempt ?? 0) >= 2)
         #expect(Fence.load(ctx.config.fencePath) == nil)
@@ -326,10 +327,10 @@ struct HookFaultScenarioTests {
         #expect(audit.contains { $0.action == "salvage binlogs" && ($0.message ?? "").contains("resuming") },
                 "\(audit.map { "\($0.action): \($0.message ?? "")" })")
         let st = try lab.run(["status"])
-        #expect(!st.stdout.contains("salvage of failover"), st.stdout)
+        #expect(!st.stdout.contains("salvage of failover"), "\(st.stdout)")
         // An operator's redo: a new attempt, nothing lost, the files of the earlier ones kept.
         let again = try lab.run(["salvage", "--failover", rec.id])
-        #expect(again.code == 0, again.stderr)
+        #expect(again.code == 0, "\(again.stderr)")
         let after = try #require(store.load(rec.id)?.salvage)
         #expect(after.attempt == done.salvage!.attempt + 1 && after.files.count >= done.salvage!.files.count)
     }

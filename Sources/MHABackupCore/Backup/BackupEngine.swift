@@ -488,7 +488,8 @@ public final class BackupEngine: @unchecked Sendable {
     }
 
     /// Kills the backup user's server connections on the source (their backup locks go with them)
-    /// and restarts a replica SQL thread the tool had stopped. Two client calls.
+    /// and restarts a replica SQL thread the tool had stopped. Two client calls, and up to three
+    /// more (version, replica status, restart) after a tool that may have stopped the SQL thread.
     public static func releaseServerLocks(source: MHAServer, job: JobRecord, config: BackupConfig) {
         let client = MySQLClient(server: source, config: config)
         if let user = credentialsUser(config.credentials) {
@@ -501,10 +502,13 @@ public final class BackupEngine: @unchecked Sendable {
         }
         // The tool stops the SQL thread early (before it says so): restart it when it is found
         // stopped without an error of its own.
-        if job.restartReplicaSQLOnAbort == true,
-           let row = (try? client.query("SHOW SLAVE STATUS"))?.first, let st = ReplicaStatus(row: row),
-           !st.sqlRunning, st.lastSQLError.isEmpty {
-            _ = try? client.execute("START SLAVE SQL_THREAD")
+        // In the server's own spelling: MySQL 8.4 has no SHOW SLAVE STATUS / START SLAVE.
+        if job.restartReplicaSQLOnAbort == true {
+            let version = (try? client.scalar("SELECT @@version")).flatMap(ServerVersion.init)
+            if let row = (try? client.query(version?.replicaStatusSQL ?? "SHOW SLAVE STATUS"))?.first,
+               let sql = ReplicaStatus(row: row)?.sqlThreadRestart(version: version) {
+                _ = try? client.execute(sql)
+            }
         }
     }
 }

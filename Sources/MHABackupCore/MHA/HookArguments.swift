@@ -24,6 +24,18 @@ public struct HookServer: Sendable, Codable, Equatable {
     public var user: String?
     public var sshUser: String?
 
+    public init(host: String, ip: String? = nil, port: Int? = nil, sshHost: String? = nil, sshIP: String? = nil,
+                sshPort: Int? = nil, user: String? = nil, sshUser: String? = nil) {
+        self.host = host
+        self.ip = ip
+        self.port = port
+        self.sshHost = sshHost
+        self.sshIP = sshIP
+        self.sshPort = sshPort
+        self.user = user
+        self.sshUser = sshUser
+    }
+
     /// The address to connect to: ip when MHA gave one (host may be a name).
     public var address: String { ip ?? host }
 }

@@ -41,31 +41,6 @@ enum HookInterrupt {
     }
 }
 
-/// MHA passes passwords on argv, where `ps` and /proc/PID/cmdline show them to every user. The
-/// values are already copied into Swift strings; overwrite them in the process's own argv area.
-func wipeSecretsInArgv() {
-    let argv = CommandLine.unsafeArgv
-    var wipeNext = false
-    for i in 1..<Int(CommandLine.argc) {
-        guard let p = argv[i] else { continue }
-        let len = strlen(p)
-        if wipeNext {
-            // `--password VALUE`: the value is the next element.
-            wipeNext = false
-            if len > 0 && p[0] != 0x2D /* - */ { memset(p, 0x78, len); continue }
-        }
-        // Bytes, not Characters: a combining mark after `=` must not hide it.
-        guard len > 2, p[0] == 0x2D, p[1] == 0x2D else { continue }
-        var eq = -1
-        for k in 2..<len where p[k] == 0x3D /* = */ { eq = k; break }
-        let keyEnd = eq < 0 ? len : eq
-        let key = String(decoding: UnsafeRawBufferPointer(start: p + 2, count: keyEnd - 2), as: UTF8.self)
-        guard Redaction.isSecretKey(key) else { continue }
-        if eq < 0 { wipeNext = true; continue }
-        if len > eq + 1 { memset(p + eq + 1, 0x78 /* x */, len - eq - 1) }
-    }
-}
-
 /// The site's own script, run with MHA's argv (less our own options) and environment; its
 /// output goes straight to MHA's log. Runs beside our work; `wait()` gives its exit code.
 final class ChainRun: @unchecked Sendable {

@@ -31,6 +31,12 @@ public struct ServerVersion: Sendable, Codable, Comparable, CustomStringConverti
         flavor == .mysql && (major, minor, patch) >= (8, 0, 22) ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS"
     }
 
+    /// Restarts only the SQL thread: MySQL 8.0.22+ spells it REPLICA (`START SLAVE` is gone in 8.4);
+    /// MariaDB keeps SLAVE.
+    public var startReplicaSQLThreadSQL: String {
+        flavor == .mysql && (major, minor, patch) >= (8, 0, 22) ? "START REPLICA SQL_THREAD" : "START SLAVE SQL_THREAD"
+    }
+
     /// MySQL 8.2+ renamed SHOW MASTER STATUS (removed in 8.4).
     public var binlogStatusSQL: String {
         flavor == .mysql && (major, minor) >= (8, 2) ? "SHOW BINARY LOG STATUS" : "SHOW MASTER STATUS"
@@ -64,6 +70,15 @@ public struct ReplicaStatus: Sendable, Codable, Equatable {
     public var usingGtid: String
 
     public var ioYes: Bool { ioRunning == "Yes" }
+
+    /// The statement that restarts a SQL thread a backup tool left stopped (`--safe-slave-backup`
+    /// stops it, an aborted tool may not restart it), in the server's spelling (`version` nil:
+    /// the SLAVE spelling every MariaDB and MySQL before 8.4 takes); nil when the thread runs or
+    /// stopped on an error of its own (that is for a DBA to look at, not to skip).
+    public func sqlThreadRestart(version: ServerVersion?) -> String? {
+        guard !sqlRunning, lastSQLError.isEmpty else { return nil }
+        return version?.startReplicaSQLThreadSQL ?? "START SLAVE SQL_THREAD"
+    }
 
     public init?(row: Row) {
         guard let host = row.first("Master_Host", "Source_Host") else { return nil }
