@@ -177,9 +177,17 @@ struct HookFaultScenarioTests {
             SET sql_log_bin = 0; CREATE USER 'tool'@'%' IDENTIFIED BY 'tool-pw'; GRANT RELOAD, LOCK TABLES, SELECT ON *.* TO 'tool'@'%';
             """)
         let dir = "\(lab.sb.root)/tmp"
+        // The sandbox loads metadata_lock_info (plugin-load-add): off first, then on again.
+        func pluginLoaded() -> Bool {
+            ((try? lab.sql(lab.h2, "SELECT COUNT(*) AS n FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'"))?
+                .first?.first("n")) == "1"
+        }
         for plugin in [false, true] {
-            if plugin { _ = try lab.sb.sql(host: lab.h2, "INSTALL SONAME 'metadata_lock_info'") }
-            defer { if plugin { _ = try? lab.sb.sql(host: lab.h2, "UNINSTALL SONAME 'metadata_lock_info'") } }
+            if plugin != pluginLoaded() {
+                _ = try lab.sb.sql(host: lab.h2, plugin ? "INSTALL PLUGIN METADATA_LOCK_INFO SONAME 'metadata_lock_info'"
+                                                         : "UNINSTALL PLUGIN METADATA_LOCK_INFO", timeout: 60)
+            }
+            try #require(pluginLoaded() == plugin, "metadata_lock_info could not be \(plugin ? "loaded" : "unloaded") on \(lab.h2)")
             for kind in LockKind.allCases {
                 let what = "\(kind.rawValue), plugin \(plugin)"
                 let holder = try IdleSession(host: lab.h2, user: "tool", password: "tool-pw", dir: dir)
@@ -197,16 +205,18 @@ struct HookFaultScenarioTests {
                 let worker = try ProcessRunner.spawnDetached(Command([lab.binary, "--config", lab.config, "hook-worker", "after-stop", "--failover", rec.id]),
                                                              logFile: "\(dir)/worker.out")
                 let t0 = Date()
-                let gone = Harness.shared.wait(30, every: 0.2) { !((try? toolSessions(lab.h2)) ?? []).contains(holderId) }
+                let gone = Harness.shared.wait(30, every: 0.2) { ((try? toolSessions(lab.h2)).map { !$0.contains(holderId) }) ?? false }
                 #expect(gone, "\(what): the holder was not killed: \((try? String(contentsOfFile: "\(dir)/worker.out", encoding: .utf8)) ?? "")")
                 #expect(Date().timeIntervalSince(t0) >= 2, "\(what): killed before the grace")
                 #expect(lab.waitFinished(writer, timeout: 30), "\(what): the waiting writer never got through")
                 try store.update(rec.id) { $0.status = .failed; $0.closedAt = Date() }
                 #expect(lab.waitFinished(worker, timeout: 10), "\(what): the worker did not stop with the failover closed")
-                let audit = try lab.audit(rec.id)
+                let audit = AuditLog(path: ctx.config.auditPath).read().filter { $0.failoverId == rec.id }
+                #expect(!audit.isEmpty, "\(what): no audit of \(rec.id); worker: \((try? String(contentsOfFile: "\(dir)/worker.out", encoding: .utf8)) ?? "-")")
                 #expect(audit.contains { $0.action == "kill foreign lock holder" && $0.outcome == "ok" && ($0.message ?? "").contains("session \(holderId)") },
                         "\(what): \(audit.map { "\($0.action): \($0.message ?? "")" })")
-                #expect(audit.contains { $0.action == "foreign lock" && ($0.message ?? "").contains(plugin ? "metadata_lock_info]" : "inferred") }, "\(what)")
+                #expect(audit.contains { $0.action == "foreign lock" && ($0.message ?? "").contains(plugin ? "metadata_lock_info]" : "inferred") },
+                        "\(what): \(audit.map { "\($0.action): \($0.message ?? "")" })")
             }
         }
         // kill_foreign_backup_locks = no: named, a critical alert, left alone.
@@ -216,13 +226,11 @@ struct HookFaultScenarioTests {
         holdLock(.ftwrl, holder)
         #expect(Harness.shared.wait(10) { ((try? toolSessions(lab.h2)) ?? []).count == 1 })
         let holderId = try #require(try toolSessions(lab.h2).first)
-        _ = try lab.sb.sql(host: lab.h2, "INSTALL SONAME 'metadata_lock_info'")
-        defer { _ = try? lab.sb.sql(host: lab.h2, "UNINSTALL SONAME 'metadata_lock_info'") }
         let store = FailoverStore(stateDir: ctx.config.stateDir)
         let (rec, _) = try store.openOrCreate(kind: .failover, deadMaster: HookServer(host: lab.h1, ip: lab.h1, port: 3306), newMaster: nil)
         let worker = try ProcessRunner.spawnDetached(Command([lab.binary, "--config", lab.config, "hook-worker", "after-stop", "--failover", rec.id]),
                                                      logFile: "\(dir)/worker2.out")
-        #expect(Harness.shared.wait(15) { ((try? lab.audit(rec.id)) ?? []).contains { $0.action == "foreign lock" } })
+        #expect(Harness.shared.wait(15) { AuditLog(path: ctx.config.auditPath).read().contains { $0.failoverId == rec.id && $0.action == "foreign lock" } })
         sleep(4)
         #expect(try toolSessions(lab.h2).contains(holderId), "killed although kill_foreign_backup_locks = no")
         try store.update(rec.id) { $0.status = .failed; $0.closedAt = Date() }
@@ -296,6 +304,9 @@ struct HookFaultScenarioTests {
     @Test("the salvage worker killed -9 mid-copy: the report resumes it, the record says so, 'mha-backup salvage' redoes it")
     func workerKilledMidSalvage() throws {
         try lab.fresh(bigMB: 150)
+        // Without our shutdown_script (it would start a new attempt at once): only the report's
+        // worker can find the dead one and resume.
+        try appCnfWithout(["shutdown_script"])
         let ctx = try lab.context()
         let store = FailoverStore(stateDir: ctx.config.stateDir)
         let killedRunning = LockedBox(false)
@@ -383,7 +394,7 @@ struct HookFaultScenarioTests {
         let rec = try #require(store.all().first)
         #expect(Harness.shared.wait(60) { store.load(rec.id)?.salvage?.state != .running })
         #expect(store.load(rec.id)?.salvage?.attempt == 1, "\(String(describing: store.load(rec.id)?.salvage))")
-        #expect(store.load(rec.id)?.salvage?.state == .done)
+        #expect(store.load(rec.id)?.salvage?.state == .done, "\(String(describing: store.load(rec.id)?.salvage))")
         #expect(Fence.load(ctx.config.fencePath) != nil, "the fence stands until the report")
         _ = try lab.run(["fence", "down"])
     }

@@ -370,21 +370,11 @@ public struct BinlogArchive: Sendable {
 
     /// Runs `body` holding `flock` on `.lock` (waits at most `timeout`).
     public func withLock<T>(timeout: TimeInterval = 60, _ body: () throws -> T) throws -> T {
-        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw MBError(.cantCreate, "cannot open \(q(lockPath)): \(BinlogFileIO.errnoText())") }
-        defer { close(fd) }
-        let end = Date().addingTimeInterval(timeout)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                throw MBError(.cantCreate, "cannot lock \(q(lockPath)): \(BinlogFileIO.errnoText())")
-            }
-            guard Date() < end else {
-                throw MBError(.busy, "archive folder \(q(dir)) stayed locked for \(Int(timeout)) s",
-                              hint: "another mha-backup binlog process holds it; see \(q(lockPath))")
-            }
-            usleep(20_000)
+        do {
+            return try FileLock.withLock(lockPath, timeout: timeout, body)
+        } catch let e as MBError where FileLock.isHeld(e) {
+            throw MBError(.busy, "archive folder \(q(dir)) stayed locked for \(Int(timeout)) s",
+                          hint: "another mha-backup binlog process holds it; see \(q(lockPath))")
         }
-        defer { flock(fd, LOCK_UN) }
-        return try body()
     }
 }

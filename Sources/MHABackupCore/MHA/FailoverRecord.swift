@@ -88,22 +88,30 @@ public struct FailoverStore: Sendable {
 
     public var open: FailoverRecord? { openId.flatMap(load) }
 
-    /// The open record for this dead master, or a new one.
+    /// The open record for this dead master, or a new one. Under the folder's lock: two hooks of
+    /// one failover at once (or a re-run beside a hook) find the same record.
     public func openOrCreate(kind: FailoverRecord.Kind, deadMaster: HookServer, newMaster: HookServer?,
                              step: String? = nil) throws -> (FailoverRecord, Bool) {
-        if let r = open, r.deadMaster.host == deadMaster.host || r.deadMaster.address == deadMaster.address {
-            if let step, r.steps[step] == nil {
-                return (try update(r.id) { if $0.steps[step] == nil { $0.steps[step] = clock.now() } }, false)
+        try AtomicFile.makeDirectory(dir)
+        return try FileLock.withLock("\(dir)/.lock") {
+            if var r = open, r.deadMaster.host == deadMaster.host || r.deadMaster.address == deadMaster.address {
+                if let step, r.steps[step] == nil {
+                    r.steps[step] = clock.now()
+                    try save(r)
+                }
+                return (r, false)
             }
-            return (r, false)
+            let now = clock.now()
+            let safeHost = deadMaster.host.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") ? $0 : "_" }
+            var id = "fo-\(compactUTC(now))-\(String(safeHost))"
+            // Never reuse the id of a closed record (two failovers of one host in one second).
+            var n = 2
+            while load(id) != nil { id = "fo-\(compactUTC(now))-\(String(safeHost))-\(n)"; n += 1 }
+            var r = FailoverRecord(id: id, kind: kind, status: .open, openedAt: now, deadMaster: deadMaster, newMaster: newMaster)
+            if let step { r.steps[step] = now }
+            try save(r)
+            return (r, true)
         }
-        let now = clock.now()
-        let safeHost = deadMaster.host.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") ? $0 : "_" }
-        let id = "fo-\(compactUTC(now))-\(String(safeHost))"
-        var r = FailoverRecord(id: id, kind: kind, status: .open, openedAt: now, deadMaster: deadMaster, newMaster: newMaster)
-        if let step { r.steps[step] = now }
-        try save(r)
-        return (r, true)
     }
 
     /// Applies a change under the folder's lock (hooks, workers and re-runs may race).

@@ -13,10 +13,15 @@ public enum FileLock {
             guard errno == EWOULDBLOCK || errno == EINTR else {
                 throw MBError(.cantCreate, "cannot lock \(q(path)): \(String(cString: strerror(errno)))")
             }
-            guard Date() < end else { throw MBError(.busy, "\(q(path)) stayed locked for \(Int(timeout)) s") }
+            guard Date() < end else { throw MBError(.busy, "\(q(path)) stayed locked for \(Int(timeout)) s", hint: heldHint) }
             usleep(5_000)
         }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }
+
+    static let heldHint = "another process holds the lock"
+
+    /// The lock stayed held past the timeout (not a `busy` thrown by the body).
+    static func isHeld(_ e: MBError) -> Bool { e.hint == heldHint }
 }
