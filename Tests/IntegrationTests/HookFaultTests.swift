@@ -296,6 +296,14 @@ struct HookFaultScenarioTests {
                 #expect(Harness.shared.wait(240, every: 0.5) { (try? lab.manifest(full))?.status == .complete })
                 #expect(try lab.manifest(full).timeline == tl.current?.id)
             }
+            // An operator re-runs the report with MHA's argv: it does no harm (no new record, fence or backup).
+            let slaves = [lab.h1, lab.h2, lab.h3].filter { $0 != newMaster && $0 != lab.h1 }.joined(separator: ",")
+            let again = try hook("report", ["--orig_master_host=\(lab.h1)", "--new_master_host=\(newMaster)", "--new_slave_hosts=\(slaves)",
+                                            "--conf=\(lab.sb.appCnf)", "--subject=app1: MySQL Master failover", "--body=re-run"])
+            #expect(again.code == 0, "\(again.stderr)")
+            #expect(FailoverStore(stateDir: ctx.config.stateDir).all().count == 1, "a re-run of the report opened a new failover")
+            #expect(Fence.load(ctx.config.fencePath) == nil)
+            #expect(try auditText().contains("\"report again\""))
         }
     }
 

@@ -684,8 +684,29 @@ final class HookRunner {
 
     // MARK: report_script
 
+    /// A report for a failover already reported (an operator's or MHA's re-run): the closed record
+    /// of the same dead and new master, closed within `failover_ttl`.
+    func alreadyReported() -> FailoverRecord? {
+        guard let ctx = h.ctx, let dead = args.origMaster else { return nil }
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        if store.open != nil { return nil }
+        guard let last = store.all().last, last.status != .open, let closed = last.closedAt,
+              h.clock.now().timeIntervalSince(closed) < ctx.config.hooks.failoverTTL,
+              last.deadMaster.host == dead.host || last.deadMaster.address == dead.address,
+              last.newMaster?.host == args.newMaster?.host else { return nil }
+        return last
+    }
+
     func report() -> Int32 {
         let success = args.newMaster != nil
+        if let done = alreadyReported() {
+            // A second call of the same phase does no harm: no new record, fence or full backup.
+            h.failoverId = done.id
+            h.record("report again", host: done.deadMaster.host, outcome: "skipped",
+                     message: "failover \(done.id) was reported and closed (\(done.status.rawValue)) \(Int(h.clock.now().timeIntervalSince(done.closedAt ?? done.openedAt))) s ago; nothing to do",
+                     withArgs: true)
+            return finishChain(startChain(), default: 0)
+        }
         let rec = openRecord(kind: .failover)
         if h.ctx != nil {
             if h.dryRun {

@@ -1,0 +1,27 @@
+import Foundation
+import Testing
+@testable import MHABackupCore
+
+@Suite("the systemd units in mha-samples/systemd")
+struct SampleUnitTests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    @Test("systemd-analyze verify says nothing about any unit (the binary path pointed at this build)")
+    func verifyUnits() throws {
+        let analyze = try #require(ProcessRunner.which("systemd-analyze"), "systemd-analyze is missing: install Debian package 'systemd'")
+        let bin = try #require(HookLab.binDir, "the built executables are missing: swift build --build-tests")
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let units = try FileManager.default.contentsOfDirectory(atPath: "\(Self.repo)/mha-samples/systemd").filter { $0.hasSuffix(".service") || $0.hasSuffix(".timer") }
+        #expect(!units.isEmpty)
+        for u in units {
+            let text = try String(contentsOfFile: "\(Self.repo)/mha-samples/systemd/\(u)", encoding: .utf8)
+                .replacingOccurrences(of: "/usr/local/bin/mha-backup", with: "\(bin)/mha-backup")
+            try dir.write(u, text, mode: 0o644)
+        }
+        for u in units {
+            let r = try ProcessRunner().run(Command([analyze, "verify", "\(dir.path)/\(u)"]), timeout: 60)
+            let said = (r.stdoutString + r.stages[0].stderr).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(r.succeeded && said.isEmpty, "\(u): \(said)")
+        }
+    }
+}
