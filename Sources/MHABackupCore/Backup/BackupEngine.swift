@@ -121,6 +121,8 @@ public final class BackupEngine: @unchecked Sendable {
     /// Runs one backup to the end and returns its manifest (complete, or throws with it recorded).
     @discardableResult
     public func run(_ req: BackupRequest) throws -> Manifest {
+        // The id names the backup folder and the remote scratch folder that `rm -rf` removes.
+        if let id = req.id { try SafeName.check(id, .id, what: "job id") }
         let now = ctx.clock.now()
         if !req.ignoreFence { try Fence.check(path: config.fencePath, now: now) }
         try AtomicFile.makeDirectory(config.backupsDir)
@@ -455,7 +457,7 @@ public final class BackupEngine: @unchecked Sendable {
 
     /// Kills the tool's remote process group on its source (bounded by the ssh connect timeout).
     public static func killRemoteTool(source: MHAServer, job: JobRecord, config: BackupConfig, runner: ProcessRunner) {
-        guard let rp = job.remotePid, let ssh = try? SSHTarget(server: source, config: config) else { return }
+        guard let rp = job.remotePid, SafeName.isValid(job.id, .id), let ssh = try? SSHTarget(server: source, config: config) else { return }
         // Its scratch folder goes too (rm succeeds when it is already gone).
         let cmd = RemoteCommand.and(RemoteCommand(["rm", "-rf", "--", "\(config.remoteTmpdir)/mha-backup-\(job.id)"]),
                                     RemoteCommand(["kill", "-KILL", "--", "-\(rp)"]))
