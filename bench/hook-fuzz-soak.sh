@@ -49,7 +49,7 @@ set +e
 HOOK_FUZZ_RUNS=$RUNS HOOK_FUZZ_SEED=$SEED HOOK_FUZZ_LANES=$LANES HOOK_FUZZ_TIMEOUT=$TIMEOUT \
 HOOK_FUZZ_RECYCLE=$RECYCLE HOOK_FUZZ_SECONDS=$BUDGET \
     swift test --skip-build --filter 'HookFuzzTests/fuzz' 2>&1 |
-    grep -E '^hook fuzz:|recorded an issue|^↳|^✘|^✔ Test run' | tee -a "$RESULT" >&2
+    grep --line-buffered -E '^hook fuzz:|recorded an issue|^↳|^✘|^✔ Test run' | tee -a "$RESULT" >&2
 rc=${PIPESTATUS[0]}
 set -e
 end=$(date +%s)

@@ -474,8 +474,13 @@ struct HookFuzzTests {
     static let env = ProcessInfo.processInfo.environment
     static let seed: UInt64 = env["HOOK_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x4D48_415F_4655_5A5A
     static let lanes = env["HOOK_FUZZ_LANES"].flatMap { Int($0) }.map { max(1, $0) } ?? 3
-    static let casesPerLane = env["HOOK_FUZZ_RUNS"].flatMap { Int($0) }.map { ($0 + lanes - 1) / lanes }
-        ?? Int(env["HOOK_FUZZ_CASES"] ?? "") ?? 90
+    static let totalRuns = env["HOOK_FUZZ_RUNS"].flatMap { Int($0) }
+    static let casesPerLane = Int(env["HOOK_FUZZ_CASES"] ?? "") ?? 90
+    /// The cases of one lane: `HOOK_FUZZ_RUNS` split over the lanes, else `casesPerLane`.
+    static func cases(lane: Int) -> Int {
+        guard let n = totalRuns else { return casesPerLane }
+        return n / lanes + (lane < n % lanes ? 1 : 0)
+    }
     static let runTimeout = env["HOOK_FUZZ_TIMEOUT"].flatMap { TimeInterval($0) } ?? 30
     static let recycleEvery = env["HOOK_FUZZ_RECYCLE"].flatMap { Int($0) } ?? 0
     static let budget = env["HOOK_FUZZ_SECONDS"].flatMap { TimeInterval($0) }
@@ -538,7 +543,7 @@ struct HookFuzzTests {
         let tally = FuzzTally()
         let t0 = Date()
         let stopAt = Self.budget.map { t0.addingTimeInterval($0) }
-        let planned = Self.lanes * Self.casesPerLane
+        let planned = (0..<Self.lanes).map(Self.cases(lane:)).reduce(0, +)
         DispatchQueue.concurrentPerform(iterations: Self.lanes) { lane in
             do {
                 var lab = try HookLab()
@@ -548,7 +553,7 @@ struct HookFuzzTests {
                     [0: try lab.chainScript(exitCode: 0).script, 10: try lab.chainScript(exitCode: 10).script]
                 }
                 var fz = HookFuzzer(rng: HookFuzzRNG(seed: Self.seed &+ UInt64(lane) &* 0x1000_0001), lab: lab, lane: lane, chains: try chains())
-                for n in 0..<Self.casesPerLane {
+                for n in 0..<Self.cases(lane: lane) {
                     if let stopAt, Date() >= stopAt { tally.cut(); break }
                     if Self.recycleEvery > 0 && n > 0 && n % Self.recycleEvery == 0 {
                         Self.retire(lab, lane: lane, realWithPassword: realWithPassword, into: tally)
@@ -829,6 +834,7 @@ fileprivate final class FuzzTally: @unchecked Sendable {
         if planned > 1000 && runs % 1000 == 0 {
             let el = Date().timeIntervalSince(t0)
             print(String(format: "hook fuzz: %d/%d runs, %.1f s, %.1f runs/s, %d failures", runs, planned, el, Double(runs) / el, failureCount))
+            fflush(nil)  // through a pipe too, as it happens
         }
     }
 
