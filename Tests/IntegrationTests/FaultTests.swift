@@ -3,7 +3,8 @@ import MHABackupCore
 import Testing
 
 /// A store on its own small tmpfs, beside the sandbox: a copy of the sandbox config whose
-/// store_dir is the tmpfs and whose state_dir is a folder of its own. `leaveFree` shrinks the
+/// store_dir is the tmpfs and whose state_dir is a folder of its own (or a folder on the same
+/// tmpfs, as the default /var/lib/mha-backup/{state,store} share a file system). `leaveFree` shrinks the
 /// file system to what it holds plus a given number of bytes, so the next write runs out of space
 /// wherever it lands. Unmounted and removed by `close()` (call it in a defer).
 final class SmallStore {
@@ -13,15 +14,16 @@ final class SmallStore {
     let config: String
     private var mounted = false
 
-    init(_ h: Harness) throws {
+    init(_ h: Harness, stateOnStore: Bool = false) throws {
         root = "/tmp/mhab-fault-\(UUID().uuidString.prefix(8))"
         store = root + "/store"
-        state = root + "/state"
+        state = stateOnStore ? store + "/state" : root + "/state"
         config = root + "/mha-backup.cnf"
-        for d in [store, state] { try AtomicFile.makeDirectory(d, mode: 0o700) }
+        for d in [store, root + "/state"] { try AtomicFile.makeDirectory(d, mode: 0o700) }
         // Room to start with; tmpfs takes memory only for what is written.
         try Self.sh(["mount", "-t", "tmpfs", "-o", "size=512m,mode=0750", "tmpfs", store])
         mounted = true
+        try AtomicFile.makeDirectory(state, mode: 0o700)
         var text = try String(contentsOfFile: h.config, encoding: .utf8)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             let t = line.trimmingCharacters(in: .whitespaces)
@@ -178,7 +180,9 @@ struct FaultIntegrationTests {
         // The earlier backup is intact: its files while the store is still full, everything with room.
         let files = try s.run(h, ["verify", good.id, "--level", "files"])
         #expect(files.code == 0, "\(files.stdout)\(files.stderr)")
-        try s.leaveFree(256 << 20)
+        // Room to unpack (verify's scratch folder is in the store; other suites grow the sandbox to
+        // hundreds of MiB). Too little here makes verify report the good backup as damaged.
+        try s.leaveFree(4 << 30)
         let v = try s.run(h, ["verify", good.id])
         #expect(v.code == 0, "\(v.stdout)\(v.stderr)")
     }
@@ -282,5 +286,31 @@ struct FaultIntegrationTests {
         let audit = AuditLog(path: ctx.config.auditPath).read().filter { $0.failoverId == rec.id && $0.action == "salvage binlogs" }
         #expect(audit.last?.outcome == "failed", "\(audit)")
         try Self.checkAfter(landing, error: salvage.message, archive: archive, before: before, big: big, store: s)
+    }
+
+    @Test("a salvage with state and store on one full file system still records that it failed")
+    func salvageENOSPCSharedState() throws {
+        let h = try requireSandbox()
+        let s = try SmallStore(h, stateOnStore: true)
+        defer { s.close() }
+        let master = try h.master()
+        let first = try s.run(h, ["binlog", "archive", "--source", master])
+        try #require(first.code == 0, "first archive: \(first.stdout)\(first.stderr)")
+        _ = try h.sandbox.sql(host: master, "INSERT INTO lab.t (v) VALUES ('fault-shared')")
+        let ctx = try s.context()
+        let dead = try #require(HookArguments(kind: .masterIPFailover, argv: [
+            "--orig_master_host=\(master)", "--orig_master_ip=\(master)", "--orig_master_port=3306"]).origMaster)
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        let (rec, _) = try store.openOrCreate(kind: .failover, deadMaster: dead, newMaster: nil)
+        try s.leaveFree(0)
+        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage"])
+        #expect(r.stdout.contains("No space left on device"), "\(r.stdout)\(r.stderr)")
+        // The fix belongs in HookWorker.swift (runSalvage's `try? store.update`): until then the
+        // record keeps no result and a hook waits out salvage_wait for a salvage that is over.
+        withKnownIssue("HookWorker.runSalvage drops a record update that fails: the salvage result is lost when state_dir is full") {
+            let salvage = store.load(rec.id)?.salvage
+            #expect(salvage?.state == "failed", "salvage: \(salvage.map { "\($0.state) \($0.message ?? "")" } ?? "none recorded")")
+            #expect(r.code != 0, "the worker exits 0 after a salvage whose result it could not record")
+        }
     }
 }
