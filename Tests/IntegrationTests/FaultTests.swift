@@ -21,7 +21,7 @@ final class SmallStore {
         config = root + "/mha-backup.cnf"
         for d in [store, root + "/state"] { try AtomicFile.makeDirectory(d, mode: 0o700) }
         // Room to start with; tmpfs takes memory only for what is written.
-        try Self.sh(["mount", "-t", "tmpfs", "-o", "size=512m,mode=0750", "tmpfs", store])
+        try Self.sh(["mount", "-t", "tmpfs", "-o", "size=4g,mode=0750", "tmpfs", store])
         mounted = true
         try AtomicFile.makeDirectory(state, mode: 0o700)
         var text = try String(contentsOfFile: h.config, encoding: .utf8)
