@@ -470,83 +470,133 @@ fileprivate func expectedExitCodes(_ c: FuzzCase) -> Set<Int32> {
 
 /// End to end on the built executables (`swift build --build-tests` first). The fuzz is seeded:
 /// `HOOK_FUZZ_SEED=<n>` reruns a failing seed (printed with every failure), `HOOK_FUZZ_CASES=<n>`
-/// sets the cases per lane (3 lanes, each with its own folder, run side by side).
+/// sets the cases per lane (3 lanes, each with its own folder, run side by side). The soak
+/// (`bench/hook-fuzz-soak.sh`) also sets `HOOK_FUZZ_RUNS` (all lanes together), `HOOK_FUZZ_LANES`,
+/// `HOOK_FUZZ_TIMEOUT` (seconds a run may take), `HOOK_FUZZ_RECYCLE` (cases per lane after which the
+/// lane's folder is checked and replaced by a fresh one) and `HOOK_FUZZ_SECONDS` (no new case after
+/// that long: the runs done are reported as they are).
 @Suite("hook fuzz: the built hook executables under hostile argv", .serialized)
 struct HookFuzzTests {
-    static let seed: UInt64 = ProcessInfo.processInfo.environment["HOOK_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x4D48_415F_4655_5A5A
-    static let casesPerLane = Int(ProcessInfo.processInfo.environment["HOOK_FUZZ_CASES"] ?? "") ?? 90
-    static let lanes = 3
+    static let env = ProcessInfo.processInfo.environment
+    static let seed: UInt64 = env["HOOK_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x4D48_415F_4655_5A5A
+    static let lanes = env["HOOK_FUZZ_LANES"].flatMap { Int($0) }.map { max(1, $0) } ?? 3
+    static let totalRuns = env["HOOK_FUZZ_RUNS"].flatMap { Int($0) }
+    static let casesPerLane = Int(env["HOOK_FUZZ_CASES"] ?? "") ?? 90
+    /// The cases of one lane: `HOOK_FUZZ_RUNS` split over the lanes, else `casesPerLane`.
+    static func cases(lane: Int) -> Int {
+        guard let n = totalRuns else { return casesPerLane }
+        return n / lanes + (lane < n % lanes ? 1 : 0)
+    }
+    static let runTimeout = env["HOOK_FUZZ_TIMEOUT"].flatMap { TimeInterval($0) } ?? 30
+    static let recycleEvery = env["HOOK_FUZZ_RECYCLE"].flatMap { Int($0) } ?? 0
+    static let budget = env["HOOK_FUZZ_SECONDS"].flatMap { TimeInterval($0) }
+
+    /// What is wrong with one run: a crash, a hang, a secret in the output.
+    fileprivate static func problems(_ r: HookLab.Run, secrets: [String]) -> [String] {
+        var p: [String] = []
+        if r.signal != nil { p.append("crashed: \(r)") }
+        if r.timedOut { p.append("hung: \(r)") }
+        if r.output.contains("Fuzz-Secret") { p.append("a password reached the hook's output: \(r)") }
+        for s in secrets where s.count >= 3 && r.output.contains(s) { p.append("password \(s) in the output: \(r)") }
+        return p
+    }
+
+    /// What is wrong with a folder once its workers ended: stragglers, escapes, a secret in a file.
+    fileprivate static func problems(_ lab: HookLab) -> [String] {
+        var p: [String] = []
+        let stragglers = lab.waitForWorkers()
+        if !stragglers.isEmpty { p.append("still running after 30 s (killed): \(stragglers)") }
+        let escapes = lab.escapes()
+        if !escapes.isEmpty { p.append("created outside the state/store folders: \(escapes)") }
+        let leaked = lab.files(containing: "Fuzz-Secret")
+        if !leaked.isEmpty { p.append("a password reached a file: \(leaked)") }
+        return p
+    }
 
     /// Common checks of one run: no crash, no hang, no secret in the output, nothing run.
     fileprivate static func checkRun(_ r: HookLab.Run, secrets: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(r.signal == nil, "crashed: \(r)", sourceLocation: sourceLocation)
-        #expect(!r.timedOut, "hung: \(r)", sourceLocation: sourceLocation)
-        #expect(!r.output.contains("Fuzz-Secret"), "a password reached the hook's output: \(r)", sourceLocation: sourceLocation)
-        for s in secrets where s.count >= 3 {
-            #expect(!r.output.contains(s), "password \(s) in the output: \(r)", sourceLocation: sourceLocation)
-        }
+        for p in problems(r, secrets: secrets) { Issue.record(Comment(rawValue: p), sourceLocation: sourceLocation) }
     }
 
     /// Folder checks after the workers ended: nothing escaped, no secret in any file.
     fileprivate static func checkLab(_ lab: HookLab, sourceLocation: SourceLocation = #_sourceLocation) {
-        let stragglers = lab.waitForWorkers()
-        #expect(stragglers.isEmpty, "still running after 30 s (killed): \(stragglers)", sourceLocation: sourceLocation)
-        #expect(lab.escapes().isEmpty, "created outside the state/store folders: \(lab.escapes())", sourceLocation: sourceLocation)
-        #expect(lab.files(containing: "Fuzz-Secret").isEmpty, "a password reached a file: \(lab.files(containing: "Fuzz-Secret"))",
-                sourceLocation: sourceLocation)
+        for p in problems(lab) { Issue.record(Comment(rawValue: p), sourceLocation: sourceLocation) }
+    }
+
+    /// One fuzz run judged as it ends (a soak keeps counts, not runs).
+    fileprivate static func problems(_ c: FuzzCase, _ r: HookLab.Run) -> [String] {
+        var p = problems(r, secrets: c.passwords + c.passwords.map(MHAShell.unescape))
+        if let code = r.code {
+            let want = expectedExitCodes(c)
+            if !want.contains(code) { p.append("exit \(code), expected \(want.sorted()): \(r)") }
+            if ![0, 1, 10].contains(code) && code != c.chainCode { p.append("exit \(code) is not MHA's: \(r)") }
+        }
+        return p
+    }
+
+    /// A lane's folder at the end of its window: the common checks, and the trail is not vacuous
+    /// (the real runs that passed a password wrote MHA's argv, passwords masked).
+    fileprivate static func retire(_ lab: HookLab, lane: Int, realWithPassword: Int, into tally: FuzzTally) {
+        for p in problems(lab) { tally.fail("seed \(seed) lane \(lane) folder \(lab.root): \(p)") }
+        let audit = (try? String(contentsOfFile: lab.stateDir + "/audit.jsonl", encoding: .utf8)) ?? ""
+        if realWithPassword > 0 && !audit.contains("_password=xxx") {
+            tally.fail("seed \(seed) lane \(lane): \(lab.stateDir)/audit.jsonl has no redacted argv after \(realWithPassword) real runs with a password")
+        }
     }
 
     @Test("fuzz: hundreds of random and hostile argv, every kind and --command, dry and real")
     func fuzz() throws {
-        let labs = try (0..<Self.lanes).map { _ in try HookLab() }
-        defer { labs.forEach { $0.waitForWorkers(); $0.cleanup() } }
-        let results = LockedResults()
+        let tally = FuzzTally()
         let t0 = Date()
+        let stopAt = Self.budget.map { t0.addingTimeInterval($0) }
+        let planned = (0..<Self.lanes).map(Self.cases(lane:)).reduce(0, +)
         DispatchQueue.concurrentPerform(iterations: Self.lanes) { lane in
-            let lab = labs[lane]
             do {
-                let chains: [Int32: String] = [0: try lab.chainScript(exitCode: 0).script, 10: try lab.chainScript(exitCode: 10).script]
-                var fz = HookFuzzer(rng: HookFuzzRNG(seed: Self.seed &+ UInt64(lane) &* 0x1000_0001), lab: lab, lane: lane, chains: chains)
-                for n in 0..<Self.casesPerLane {
+                var lab = try HookLab()
+                var realWithPassword = 0
+                defer { Self.retire(lab, lane: lane, realWithPassword: realWithPassword, into: tally); lab.cleanup() }
+                func chains() throws -> [Int32: String] {
+                    [0: try lab.chainScript(exitCode: 0).script, 10: try lab.chainScript(exitCode: 10).script]
+                }
+                var fz = HookFuzzer(rng: HookFuzzRNG(seed: Self.seed &+ UInt64(lane) &* 0x1000_0001), lab: lab, lane: lane, chains: try chains())
+                for n in 0..<Self.cases(lane: lane) {
+                    if let stopAt, Date() >= stopAt { tally.cut(); break }
+                    if Self.recycleEvery > 0 && n > 0 && n % Self.recycleEvery == 0 {
+                        Self.retire(lab, lane: lane, realWithPassword: realWithPassword, into: tally)
+                        lab.cleanup()
+                        lab = try HookLab()
+                        realWithPassword = 0
+                        fz = HookFuzzer(rng: fz.rng, lab: lab, lane: lane, chains: try chains())
+                    }
                     let c = fz.make(n)
                     guard Hostile.argvIsSafe(c.kind, c.argv) else {
-                        results.fail("lane \(lane) case \(n): generated an argv that could reach another host: \(c.argv)")
+                        tally.fail("lane \(lane) case \(n): generated an argv that could reach another host: \(c.argv)")
                         continue
                     }
-                    let r = try lab.run(c.kind, c.argv, environment: c.dryRunByEnv ? ["MHA_BACKUP_DRY_RUN": "1"] : [:])
-                    results.add(lane: lane, n: n, case: c, run: r)
+                    let r = try lab.run(c.kind, c.argv, environment: c.dryRunByEnv ? ["MHA_BACKUP_DRY_RUN": "1"] : [:],
+                                        timeout: Self.runTimeout)
+                    if !c.dryRun && !c.passwords.isEmpty { realWithPassword += 1 }
+                    let where_ = "seed \(Self.seed) lane \(lane) case \(n)"
+                    var problems = Self.problems(c, r).map { "\(where_): \($0)" }
                     let pwned = lab.pwned()
-                    if !pwned.isEmpty { results.fail("seed \(Self.seed) lane \(lane) case \(n) (or a run beside it) created \(pwned): \(r)") }
+                    if !pwned.isEmpty { problems.append("\(where_) (or a run beside it) created \(pwned): \(r)") }
+                    tally.add(c, r, problems: problems, planned: planned, since: t0)
                 }
             } catch {
-                results.fail("lane \(lane): \(error)")
+                tally.fail("lane \(lane): \(error)")
             }
         }
         let elapsed = Date().timeIntervalSince(t0)
-        for f in results.failures { Issue.record(Comment(rawValue: f)) }
-        for (lane, n, c, r) in results.runs {
-            let where_ = "seed \(Self.seed) lane \(lane) case \(n)"
-            Self.checkRun(r, secrets: c.passwords + c.passwords.map(MHAShell.unescape))
-            guard let code = r.code else { continue }
-            let want = expectedExitCodes(c)
-            #expect(want.contains(code), "\(where_): exit \(code), expected \(want.sorted()): \(r)")
-            #expect([0, 1, 10].contains(code) || code == c.chainCode, "\(where_): exit \(code) is not MHA's: \(r)")
+        for f in tally.failures { Issue.record(Comment(rawValue: f)) }
+        if tally.failureCount > tally.failures.count {
+            Issue.record(Comment(rawValue: "… and \(tally.failureCount - tally.failures.count) more failures"))
         }
-        for lab in labs {
-            Self.checkLab(lab)
-            // Not vacuous: the real runs wrote the trail, MHA's argv included, passwords masked.
-            let audit = (try? String(contentsOfFile: lab.stateDir + "/audit.jsonl", encoding: .utf8)) ?? ""
-            #expect(audit.contains("_password=xxx"), "\(lab.stateDir)/audit.jsonl has no redacted argv")
-        }
-        #expect(results.runs.count == Self.lanes * Self.casesPerLane)
-        let real = results.runs.filter { !$0.2.dryRun }.count
-        #expect(real > 0 && real < results.runs.count)
+        #expect(tally.runs == planned || tally.wasCut, "\(tally.runs) of \(planned) runs")
+        #expect(tally.real > 0 && tally.real < tally.runs)
         // Each kind x command x dry/real cell was exercised.
-        let cells = Set(results.runs.map { "\($0.2.kind.rawValue) \($0.2.command) \($0.2.dryRun)" })
-        #expect(cells.count == HookKind.allCases.count * HookFuzzer.commands.count * 2, "\(cells.sorted())")
-        let huge = results.runs.filter { $0.2.argv.contains { $0.count >= 100_000 } }.count
-        #expect(huge > 0, "no run had a 100 KB value")
-        print("hook fuzz: \(results.runs.count) runs (\(real) real, \(huge) with a 100 KB value) in \(String(format: "%.1f", elapsed)) s, seed \(Self.seed)")
+        #expect(tally.cells.count == HookKind.allCases.count * HookFuzzer.commands.count * 2, "\(tally.cells.sorted())")
+        #expect(tally.huge > 0, "no run had a 100 KB value")
+        print(tally.summary(seconds: elapsed, seed: Self.seed, lanes: Self.lanes))
     }
 
     @Test("chained script gets MHA's argv minus --chain/--config, password and newlines intact; its exit code is returned",
@@ -802,11 +852,51 @@ struct HookFuzzTests {
     }
 }
 
-/// Results gathered from the fuzz lanes (threads).
-fileprivate final class LockedResults: @unchecked Sendable {
+/// What the fuzz lanes (threads) found: counts of every run, the first failures in full.
+fileprivate final class FuzzTally: @unchecked Sendable {
     private let lock = NSLock()
-    private(set) var runs: [(Int, Int, FuzzCase, HookLab.Run)] = []
+    private(set) var runs = 0
+    private(set) var real = 0
+    private(set) var huge = 0
+    private(set) var cells: Set<String> = []
+    private(set) var codes: [String: Int] = [:]
+    private(set) var slowest: TimeInterval = 0
     private(set) var failures: [String] = []
-    func add(lane: Int, n: Int, case c: FuzzCase, run: HookLab.Run) { lock.lock(); runs.append((lane, n, c, run)); lock.unlock() }
-    func fail(_ s: String) { lock.lock(); failures.append(s); lock.unlock() }
+    private(set) var failureCount = 0
+    private(set) var wasCut = false
+    /// Failures kept in full (the rest are counted).
+    let keep = 50
+
+    func add(_ c: FuzzCase, _ r: HookLab.Run, problems: [String], planned: Int, since t0: Date) {
+        lock.lock()
+        defer { lock.unlock() }
+        runs += 1
+        if !c.dryRun { real += 1 }
+        if c.argv.contains(where: { $0.count >= 100_000 }) { huge += 1 }
+        cells.insert("\(c.kind.rawValue) \(c.command) \(c.dryRun)")
+        codes[r.code.map(String.init) ?? (r.timedOut ? "timeout" : "signal \(r.signal ?? 0)"), default: 0] += 1
+        slowest = max(slowest, r.duration)
+        for p in problems { record(p) }
+        // A soak says how far it got (the CI run is short enough not to).
+        if planned > 1000 && runs % 1000 == 0 {
+            let el = Date().timeIntervalSince(t0)
+            print(String(format: "hook fuzz: %d/%d runs, %.1f s, %.1f runs/s, %d failures", runs, planned, el, Double(runs) / el, failureCount))
+            fflush(nil)  // through a pipe too, as it happens
+        }
+    }
+
+    func fail(_ s: String) { lock.lock(); record(s); lock.unlock() }
+    func cut() { lock.lock(); wasCut = true; lock.unlock() }
+
+    private func record(_ s: String) {
+        failureCount += 1
+        if failures.count < keep { failures.append(s) }
+    }
+
+    func summary(seconds: TimeInterval, seed: UInt64, lanes: Int) -> String {
+        let codeList = codes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+        return "hook fuzz: \(runs) runs (\(real) real, \(huge) with a 100 KB value) in \(String(format: "%.1f", seconds)) s, seed \(seed)"
+            + ", \(lanes) lanes, \(String(format: "%.1f", Double(runs) / max(seconds, 0.001))) runs/s, slowest \(String(format: "%.1f", slowest)) s"
+            + ", exit codes {\(codeList)}, \(failureCount) failures\(wasCut ? ", cut by HOOK_FUZZ_SECONDS" : "")"
+    }
 }

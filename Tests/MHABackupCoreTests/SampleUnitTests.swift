@@ -9,13 +9,15 @@ struct SampleUnitTests {
     @Test("systemd-analyze verify says nothing about any unit (the binary path pointed at this build)")
     func verifyUnits() throws {
         let analyze = try #require(ProcessRunner.which("systemd-analyze"), "systemd-analyze is missing: install Debian package 'systemd'")
-        let bin = try #require(HookLab.binDir, "the built executables are missing: swift build --build-tests")
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let bin = [exe.path, "\(Self.repo)/.build/debug"].first { FileManager.default.isExecutableFile(atPath: "\($0)/mha-backup") }
+        try #require(bin != nil, "the built executables are missing: swift build --build-tests")
         let dir = try TempDir(); defer { dir.cleanup() }
         let units = try FileManager.default.contentsOfDirectory(atPath: "\(Self.repo)/mha-samples/systemd").filter { $0.hasSuffix(".service") || $0.hasSuffix(".timer") }
         #expect(!units.isEmpty)
         for u in units {
             let text = try String(contentsOfFile: "\(Self.repo)/mha-samples/systemd/\(u)", encoding: .utf8)
-                .replacingOccurrences(of: "/usr/local/bin/mha-backup", with: "\(bin)/mha-backup")
+                .replacingOccurrences(of: "/usr/local/bin/mha-backup", with: "\(bin!)/mha-backup")
             try dir.write(u, text, mode: 0o644)
         }
         for u in units {

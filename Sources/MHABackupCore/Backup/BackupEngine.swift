@@ -126,6 +126,8 @@ public final class BackupEngine: @unchecked Sendable {
     /// Runs one backup to the end and returns its manifest (complete, or throws with it recorded).
     @discardableResult
     public func run(_ req: BackupRequest) throws -> Manifest {
+        // The id names the backup folder and the remote scratch folder that `rm -rf` removes.
+        if let id = req.id { try SafeName.check(id, .id, what: "job id") }
         let now = ctx.clock.now()
         // From the start: a failover hook tells a job that has not started its tool to stop (SIGTERM).
         let signals = SignalForwarder.install(cancellation)
@@ -245,7 +247,7 @@ public final class BackupEngine: @unchecked Sendable {
         let host = config.hosts[server.hostname] ?? config.hosts[server.ip] ?? HostSettings()
         let creds = host.remoteCredentials ?? config.remoteCredentials ?? config.credentials
         let tool = m.method == .xtrabackup ? "xtrabackup" : "mariabackup"
-        let tmp = "\(config.remoteTmpdir)/mha-backup-\(m.id)"
+        let tmp = Self.remoteScratch(m.id, config: config)
         var toolArgv = [tool, "--defaults-extra-file=\(creds)", "--backup", "--stream=xbstream",
                         "--extra-lsndir=\(tmp)", "--target-dir=\(tmp)"]
         if let d = host.datadir ?? source.datadir { toolArgv.append("--datadir=\(d)") }
@@ -270,7 +272,17 @@ public final class BackupEngine: @unchecked Sendable {
                                                  cleanup: ["rm", "-rf", tmp])).reportingPid()
         m.toolCommand = niced
         let dataName = "backup.xbstream\(m.compression.fileSuffix)"
-        let progress = try stream(ssh.command(remote), into: dataName, manifest: &m, job: &job, sourceIsReplica: source.role == .replica)
+        let progress: ToolProgress
+        do {
+            progress = try stream(ssh.command(remote), into: dataName, manifest: &m, job: &job, sourceIsReplica: source.role == .replica)
+        } catch {
+            // The remote script removes its scratch folder only when it gets to its end; a local
+            // failure (a full store, a timeout) cuts the session before. An abort cleans up later.
+            if !cancellation.isCancelled {
+                _ = try? runner.run(ssh.command(RemoteCommand(["rm", "-rf", "--", tmp])), timeout: TimeInterval(config.sshConnectTimeout + 5))
+            }
+            throw error
+        }
 
         guard progress.toolRC == 0, progress.completedOK else {
             throw MBError(.failed, "\(tool) on \(server.sshHost) failed (exit \(progress.toolRC.map(String.init) ?? "unknown")); see \(catalog.folder(m.id))/backup.log")
@@ -478,11 +490,14 @@ public final class BackupEngine: @unchecked Sendable {
         group.wait()
     }
 
+    /// The tool's scratch folder on the source (`--target-dir`, `--extra-lsndir`).
+    static func remoteScratch(_ id: String, config: BackupConfig) -> String { "\(config.remoteTmpdir)/mha-backup-\(id)" }
+
     /// Kills the tool's remote process group on its source (bounded by the ssh connect timeout).
     public static func killRemoteTool(source: MHAServer, job: JobRecord, config: BackupConfig, runner: ProcessRunner) {
-        guard let rp = job.remotePid, let ssh = try? SSHTarget(server: source, config: config) else { return }
+        guard let rp = job.remotePid, SafeName.isValid(job.id, .id), let ssh = try? SSHTarget(server: source, config: config) else { return }
         // Its scratch folder goes too (rm succeeds when it is already gone).
-        let cmd = RemoteCommand.and(RemoteCommand(["rm", "-rf", "--", "\(config.remoteTmpdir)/mha-backup-\(job.id)"]),
+        let cmd = RemoteCommand.and(RemoteCommand(["rm", "-rf", "--", remoteScratch(job.id, config: config)]),
                                     RemoteCommand(["kill", "-KILL", "--", "-\(rp)"]))
         _ = try? runner.run(ssh.command(cmd), timeout: TimeInterval(config.sshConnectTimeout + 5))
     }

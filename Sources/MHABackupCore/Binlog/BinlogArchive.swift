@@ -224,10 +224,21 @@ public struct BinlogArchive: Sendable {
 
     /// Commits a fully written, fsynced temp file as `name`: checksum file (atomic, fsynced) first,
     /// then the rename, then the index. Rechecks the folder under the lock, so a copy that another
-    /// process committed meanwhile is not written twice.
+    /// process committed meanwhile is not written twice. On any error the temp file is gone (a full
+    /// store must not keep a copy that never counts).
     @discardableResult
     public func commit(partial: String, name: String, digest: BinlogDigest, via: String,
                        policy: BinlogReplacePolicy) throws -> BinlogCommitOutcome {
+        do {
+            return try commitLocked(partial: partial, name: name, digest: digest, via: via, policy: policy)
+        } catch {
+            unlink(partial)
+            throw error
+        }
+    }
+
+    private func commitLocked(partial: String, name: String, digest: BinlogDigest, via: String,
+                              policy: BinlogReplacePolicy) throws -> BinlogCommitOutcome {
         guard BinlogName(name) != nil else { throw MBError(.dataError, "\(q(name)) is not a binlog file name") }
         return try withLock {
             var idx = try loadIndex()
@@ -268,7 +279,10 @@ public struct BinlogArchive: Sendable {
             }
             AtomicFile.syncDirectory(dir)
             idx.upsert(entry(name, digest, via: via))
-            try saveIndex(idx)
+            do { try saveIndex(idx) } catch let e as MBError {
+                // The .sha256 commits the file; the index is the summary the next run repairs.
+                throw MBError(e.code, "\(q(name)) is archived with its .sha256 but \(q(indexPath)) was not updated (the next run adds it): \(e.message)")
+            }
             return outcome
         }
     }

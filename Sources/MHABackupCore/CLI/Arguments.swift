@@ -1,8 +1,14 @@
 import Foundation
 
 /// `--key value`, `--key=value` and bare `--flag` for the mha-backup CLI (hooks use MHA's own
-/// parser). Each option is declared, so a typo is a usage error naming it.
+/// parser). Each option is declared, so a typo is a usage error naming it; an option that names a
+/// job, backup, failover or host is checked here, before a config is read or anything runs.
 public struct Arguments {
+    /// Options whose value becomes a path component or a remote argument, by kind.
+    public static let names: [String: SafeName.Kind] = [
+        "job-id": .id, "backup": .id, "failover": .id, "source": .host, "new-master": .host,
+    ]
+
     public var positional: [String] = []
     public var options: [String: String] = [:]
     public var flags: Set<String> = []
@@ -34,6 +40,9 @@ public struct Arguments {
                 positional.append(a)
             }
             i += 1
+        }
+        for (k, v) in options.sorted(by: { $0.key < $1.key }) {
+            if let kind = Self.names[k] { try SafeName.check(v, kind, what: "option \(q("--" + k))") }
         }
     }
 

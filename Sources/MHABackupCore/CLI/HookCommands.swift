@@ -9,8 +9,19 @@ enum HookWorkerCommand {
         let w = try HookWorker(ctx: ctx, failoverId: id, task: task)
         switch task {
         case "after-stop":
-            let attempt = args.has("salvage") ? Int(args["attempt"] ?? "1") ?? 1 : nil
+            var attempt: Int? = nil
+            if args.has("salvage") {
+                // Begun by the hook (--attempt N), or a new attempt for a direct call.
+                attempt = try args["attempt"].map { a in
+                    guard let n = Int(a), n > 0 else { throw MBError.usage("option '--attempt' must be a positive number, got \(q(a))") }
+                    return n
+                } ?? FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock).beginSalvage(id).attempt
+            }
             w.afterStop(salvageAttempt: attempt, salvageOnly: args.has("salvage-only"))
+            if let e = w.unrecorded {
+                w.audit.sync()
+                throw MBError(.cantCreate, "cannot record the salvage result in \(q(w.store.dir)): \(e)")
+            }
         case "after-report": w.afterReport(conf: args["conf"], success: args.has("success"))
         case "after-switch": w.afterSwitch()
         default: throw MBError.usage("unknown hook-worker task \(q(task))")
@@ -27,7 +38,7 @@ enum SalvageCommand {
         let store = FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock)
         let id: String
         if let f = args["failover"] {
-            guard JobRegistry(dir: "").isSafeId(f) else { throw MBError.usage("option '--failover' \(q(f)) is not a failover id") }
+            try SafeName.check(f, .id, what: "option '--failover'")
             id = f
         } else {
             guard let last = store.all().last(where: { $0.kind == .failover }) else {

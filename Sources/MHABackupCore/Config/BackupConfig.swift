@@ -263,7 +263,12 @@ public struct BackupConfig: Sendable {
                 throw MBError.config("\(p):\(e.line): 'tool_options' takes --options only (and no --defaults-*), got \(q(bad))")
             }
         }
-        if let s = try path("backup", "remote_tmpdir") { c.remoteTmpdir = s }
+        if let s = try path("backup", "remote_tmpdir") {
+            guard SafeName.isValidRemotePath(s) else {
+                throw MBError.config("\(p):\(opt("backup", "remote_tmpdir")!.line): 'remote_tmpdir' must be an absolute path without '..', control characters or a component starting with '-', got \(SafeName.shown(s))")
+            }
+            c.remoteTmpdir = s
+        }
         c.remoteCredentials = try path("backup", "remote_credentials")
         if let n = try int("backup", "fence_ttl", 1...604_800) { c.fenceTTL = TimeInterval(n) }
         if let n = try int("ssh", "connect_timeout", 1...300) { c.sshConnectTimeout = n }

@@ -54,7 +54,7 @@ public struct JobRegistry: Sendable {
     }
 
     public func load(_ id: String) throws -> JobRecord {
-        guard isSafeId(id) else { throw MBError.usage("job id \(q(id)) is not valid") }
+        try SafeName.check(id, .id, what: "job id")
         guard FileManager.default.fileExists(atPath: path(id)) else {
             throw MBError(.noInput, "no job \(q(id))", hint: "mha-backup jobs lists the jobs")
         }
@@ -79,10 +79,6 @@ public struct JobRegistry: Sendable {
     /// Jobs that still run (owner alive, not finished).
     public func active() -> [JobRecord] {
         all().filter { [.running, .paused, .aborting].contains($0.state) }
-    }
-
-    func isSafeId(_ id: String) -> Bool {
-        !id.isEmpty && id.count < 100 && id.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." } && !id.hasPrefix(".")
     }
 
     /// Updates a record under the registry's file lock (`locked`: the caller holds it already).

@@ -10,6 +10,8 @@ public final class HookWorker: @unchecked Sendable {
     let audit: AuditLog
     let task: String
     let runner = ProcessRunner()
+    /// A salvage result that could not be written to the failover record (a full state folder).
+    public private(set) var unrecorded: String?
 
     public init(ctx: Context, failoverId: String, task: String) throws {
         self.ctx = ctx
@@ -99,7 +101,8 @@ public final class HookWorker: @unchecked Sendable {
             return .failed
         }
         func finish(_ state: FailoverRecord.SalvageState.State, files: [String] = [], last: (String, Int64)? = nil, message: String? = nil) {
-            try? store.update(record.id) {
+            do {
+                try store.update(record.id) {
                 guard var s = $0.salvage, s.attempt == attempt else { return }
                 s.state = state
                 s.finishedAt = ctx.clock.now()
@@ -107,6 +110,10 @@ public final class HookWorker: @unchecked Sendable {
                 if let last { s.lastFile = last.0; s.lastPosition = last.1 }
                 s.message = message
                 $0.salvage = s
+                }
+            } catch {
+                unrecorded = "\(error)"
+                eprint("mha-backup hook-worker: cannot record the salvage result (\(state.rawValue)\(message.map { ": \($0)" } ?? "")) in \(q(store.dir)): \(error)")
             }
             log("salvage binlogs", host: dead.host, outcome: state == .done ? "ok" : "failed", started: t0,
                 message: "attempt \(attempt): " + (message ?? "\(files.count) file(s) copied; last \(last.map { "\($0.0):\($0.1)" } ?? "-")"))

@@ -101,10 +101,10 @@ public final class Verifier {
         memo = [:]
         order = []
         var report = VerifyReport()
+        if case .backup(let id) = selection { try SafeName.check(id, .id, what: "backup id") }
         cleanStaleScratch()
         switch selection {
         case .backup(let id):
-            guard Self.isPlainName(id) else { throw MBError.usage("\(q(id)) is not a backup id") }
             guard FileManager.default.fileExists(atPath: catalog.folder(id)) else {
                 throw MBError(.noInput, "no backup \(q(id)) in \(q(catalog.dir))", hint: "'mha-backup list' shows the catalog")
             }
@@ -292,10 +292,6 @@ public final class Verifier {
     }
 
     /// A name that is one plain entry of a folder: no `/`, not `.` or `..`, not hidden.
-    static func isPlainName(_ s: String) -> Bool {
-        !s.isEmpty && !s.contains("/") && !s.hasPrefix(".") && !s.contains("\0")
-    }
-
     static func text(_ error: Error) -> String { (error as? MBError)?.message ?? "\(error)" }
 
     // MARK: files
@@ -309,7 +305,7 @@ public final class Verifier {
         }
         for f in m.files {
             let path = "\(folder)/\(f.name)"
-            guard Self.isPlainName(f.name) else {
+            guard SafeName.isValid(f.name, .id) else {
                 problems.append(VerifyProblem(file: "\(folder)/manifest.json", reason: "the manifest names \(q(f.name)), not a file of the backup folder"))
                 continue
             }
