@@ -354,6 +354,28 @@ struct HookFaultScenarioTests {
         #expect(after.attempt == done.salvage!.attempt + 1 && after.files.count >= done.salvage!.files.count)
     }
 
+    @Test("the report never ran (manager gone, or the report hook killed before its worker): an operator's run of the report hook with MHA's argv finishes the failover")
+    func reportByOperator() throws {
+        try lab.fresh()
+        try appCnfWithout(["report_script"])
+        let ctx = try lab.context()
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        let new = try lab.failover(wholeHost: false) {}
+        let newMaster = try #require(new, "MHA did not complete")
+        let rec = try #require(store.open, "the failover record should still be open without a report")
+        #expect(Fence.load(ctx.config.fencePath) != nil, "the fence should still stand")
+        let st = try lab.run(["status"])
+        #expect(st.stdout.contains("open failover: \(rec.id)"), "\(st.stdout)")
+        let r = try hook("report", ["--orig_master_host=\(lab.h1)", "--new_master_host=\(newMaster)", "--new_slave_hosts=\(lab.h3)",
+                                    "--conf=\(lab.sb.appCnf)", "--subject=app1: MySQL Master failover", "--body=by hand"])
+        #expect(r.code == 0, "\(r.stderr)")
+        #expect(Harness.shared.wait(60) { (store.load(rec.id)?.status ?? .open) != .open })
+        #expect(store.load(rec.id)?.status == .succeeded)
+        #expect(Fence.load(ctx.config.fencePath) == nil)
+        #expect(try Timeline.load(ctx.config.timelinePath).current?.masterHost == newMaster)
+        #expect(store.all().count == 1)
+    }
+
     @Test("masterha_manager killed -9 mid-failover, then masterha_master_switch --master_state=dead: one record, fence down, timeline on the new master")
     func managerKilledThenSwitch() throws {
         try lab.fresh()

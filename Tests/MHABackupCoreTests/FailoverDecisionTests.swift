@@ -161,6 +161,19 @@ struct FailoverStateTests {
         #expect(try s.beginSalvage(id).attempt == 3)
     }
 
+    @Test("a failover record written before salvage attempts existed still reads (an upgrade mid-history)")
+    func oldRecordReads() throws {
+        let d = try TempDir(); defer { d.cleanup() }
+        try FileManager.default.createDirectory(atPath: d.path + "/failovers", withIntermediateDirectories: true)
+        try d.write("failovers/fo-1.json", """
+            {"id":"fo-1","kind":"failover","status":"succeeded","openedAt":"2026-11-25T10:00:00Z","deadMaster":{"host":"db1"},
+             "steps":{},"pausedJobs":[],"abortedJobs":[],"streamWasRunning":false,
+             "salvage":{"state":"done","startedAt":"2026-11-25T10:00:01Z","files":["bin.000001"],"lastFile":"bin.000001","lastPosition":4,"workerPid":7}}
+            """)
+        let r = try #require(FailoverStore(stateDir: d.path).load("fo-1"))
+        #expect(r.salvage?.attempt == 1 && r.salvage?.state == .done && r.salvage?.files == ["bin.000001"])
+    }
+
     @Test("an alert is sent once per failover and kind")
     func alertOnce() throws {
         let d = try TempDir(); defer { d.cleanup() }

@@ -47,6 +47,25 @@ public struct FailoverRecord: Codable, Sendable {
             self.attempt = attempt
         }
 
+        enum CodingKeys: String, CodingKey {
+            case state, startedAt, finishedAt, files, lastFile, lastPosition, message, workerPid, workerStart, attempt
+        }
+
+        /// Records written before attempts existed (no `attempt`, `files` maybe absent) still read.
+        public init(from d: Decoder) throws {
+            let c = try d.container(keyedBy: CodingKeys.self)
+            state = try c.decode(State.self, forKey: .state)
+            startedAt = try c.decode(Date.self, forKey: .startedAt)
+            finishedAt = try c.decodeIfPresent(Date.self, forKey: .finishedAt)
+            files = try c.decodeIfPresent([String].self, forKey: .files) ?? []
+            lastFile = try c.decodeIfPresent(String.self, forKey: .lastFile)
+            lastPosition = try c.decodeIfPresent(Int64.self, forKey: .lastPosition)
+            message = try c.decodeIfPresent(String.self, forKey: .message)
+            workerPid = try c.decodeIfPresent(Int32.self, forKey: .workerPid)
+            workerStart = try c.decodeIfPresent(UInt64.self, forKey: .workerStart)
+            attempt = try c.decodeIfPresent(Int.self, forKey: .attempt) ?? 1
+        }
+
         /// Running, and its worker is (still, or not yet known to be) alive.
         public func isLive(now: Date, startGrace: TimeInterval = 10) -> Bool {
             guard state == .running else { return false }
