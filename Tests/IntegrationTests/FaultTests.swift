@@ -276,7 +276,7 @@ struct FaultIntegrationTests {
         let dead = try #require(HookArguments(kind: .masterIPFailover, argv: [
             "--orig_master_host=\(master)", "--orig_master_ip=\(master)", "--orig_master_port=3306"]).origMaster)
         let (rec, _) = try FailoverStore(stateDir: ctx.config.stateDir).openOrCreate(kind: .failover, deadMaster: dead, newMaster: nil)
-        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage"])
+        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage", "--salvage-only"])
         #expect(r.code == 0, "\(r.stdout)\(r.stderr)")
         let after = try #require(FailoverStore(stateDir: ctx.config.stateDir).load(rec.id))
         let salvage = try #require(after.salvage, "no salvage state: \(r.stdout)")
@@ -303,7 +303,7 @@ struct FaultIntegrationTests {
         let store = FailoverStore(stateDir: ctx.config.stateDir)
         let (rec, _) = try store.openOrCreate(kind: .failover, deadMaster: dead, newMaster: nil)
         try s.leaveFree(0)
-        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage"])
+        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage", "--salvage-only"])
         #expect(r.stdout.contains("No space left on device"), "\(r.stdout)\(r.stderr)")
         // The result cannot be written (the state folder is full too): the worker says so and exits
         // non-zero, and the record names a worker that is gone, so a waiting hook stops at once.
