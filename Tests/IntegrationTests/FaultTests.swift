@@ -302,14 +302,18 @@ struct FaultIntegrationTests {
             "--orig_master_host=\(master)", "--orig_master_ip=\(master)", "--orig_master_port=3306"]).origMaster)
         let store = FailoverStore(stateDir: ctx.config.stateDir)
         let (rec, _) = try store.openOrCreate(kind: .failover, deadMaster: dead, newMaster: nil)
+        // As in a failover: the hook begins the attempt (the record is written), then space runs out.
+        let attempt = try store.beginSalvage(rec.id).attempt
         try s.leaveFree(0)
-        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage", "--salvage-only"])
+        let r = try s.run(h, ["hook-worker", "after-stop", "--failover", rec.id, "--salvage", "--attempt", String(attempt), "--salvage-only"])
         #expect(r.stdout.contains("No space left on device"), "\(r.stdout)\(r.stderr)")
         // The result cannot be written (the state folder is full too): the worker says so and exits
-        // non-zero, and the record names a worker that is gone, so a waiting hook stops at once.
-        #expect(r.code != 0, "the worker exits 0 after a salvage whose result it could not record")
+        // non-zero, and the record never claims a done salvage; a waiting hook stops within its
+        // start grace (10 s: no worker pid could be recorded either), not after salvage_wait.
+        #expect(r.code == 73, "the worker exits \(r.code) after a salvage whose result it could not record")
         #expect(r.stderr.contains("cannot record"), "\(r.stderr)")
         let salvage = store.load(rec.id)?.salvage
-        #expect(salvage.map { !$0.isLive(now: Date()) } ?? true, "a hook would wait for \(String(describing: salvage))")
+        #expect(salvage?.state != .done)
+        #expect(salvage.map { !$0.isLive(now: Date().addingTimeInterval(11)) } ?? true, "a hook would wait for \(String(describing: salvage))")
     }
 }

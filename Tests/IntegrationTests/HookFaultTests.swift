@@ -424,7 +424,8 @@ struct HookFaultScenarioTests {
         let rec = try #require(store.all().first)
         #expect(Harness.shared.wait(60) { store.load(rec.id)?.salvage?.state != .running })
         #expect(store.load(rec.id)?.salvage?.attempt == 1, "\(String(describing: store.load(rec.id)?.salvage))")
-        #expect(store.load(rec.id)?.salvage?.state == .done, "\(String(describing: store.load(rec.id)?.salvage))")
+        let workerLog = (try? String(contentsOfFile: ctx.config.stateDir + "/hook-worker.log", encoding: .utf8)) ?? ""
+        #expect(store.load(rec.id)?.salvage?.state == .done, "\(String(describing: store.load(rec.id)?.salvage)) worker log: \(workerLog.suffix(1500))")
         #expect(Fence.load(ctx.config.fencePath) != nil, "the fence stands until the report")
         _ = try lab.run(["fence", "down"])
     }

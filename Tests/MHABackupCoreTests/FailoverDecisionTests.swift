@@ -174,6 +174,15 @@ struct FailoverStateTests {
         #expect(r.salvage?.attempt == 1 && r.salvage?.state == .done && r.salvage?.files == ["bin.000001"])
     }
 
+    @Test("the salvage's guess of the binlog base: the one with an index file, never aria_log or a relay log")
+    func guessBase() {
+        #expect(Salvage.guessBase(["mysql-bin", "aria_log"], indexed: ["mysql-bin"]) == "mysql-bin")
+        #expect(Salvage.guessBase(["aria_log", "mysql-bin"], indexed: []) == "mysql-bin")
+        #expect(Salvage.guessBase(["db1-relay-bin", "db1-relay-bin", "bin"], indexed: ["bin", "db1-relay-bin"]) == "bin")
+        #expect(Salvage.guessBase(["b", "a"], indexed: []) == "a", "a tie is broken by name")
+        #expect(Salvage.guessBase(["aria_log"], indexed: []) == nil)
+    }
+
     @Test("an alert is sent once per failover and kind")
     func alertOnce() throws {
         let d = try TempDir(); defer { d.cleanup() }

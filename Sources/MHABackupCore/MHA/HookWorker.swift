@@ -361,28 +361,42 @@ struct Salvage {
         var last: (String, Int64)?
     }
 
+    /// Without a base the catalog knows: the bases that have an index file, not relay logs, the
+    /// commonest of them (ties broken by name, never by chance); else the commonest of the rest.
+    static func guessBase(_ bases: [String], indexed: Set<String>) -> String? {
+        let candidates = bases.filter { !$0.contains("relay") && !$0.hasPrefix("aria_log") && !$0.hasPrefix("ib_") }
+        let withIndex = candidates.filter(indexed.contains)
+        let pool = withIndex.isEmpty ? candidates : withIndex
+        let counts = Dictionary(grouping: pool, by: { $0 }).mapValues(\.count)
+        return counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }?.key
+    }
+
     func run() throws -> Result {
         let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock)
         try archive.prepare()
         let ssh = try SSHTarget.forBinlogs(server: server, config: ctx.config)
         let dirs = server.masterBinlogDir.filter { $0.hasPrefix("/") }
         guard !dirs.isEmpty else { throw MBError.config("master_binlog_dir of [\(server.block)] has no absolute path") }
-        let listing = RemoteCommand(["find", "-H"] + dirs + ["-maxdepth", "1", "-type", "f", "-name", "*.[0-9][0-9][0-9][0-9][0-9][0-9]*",
+        // The numbered files and the `.index` files: a binlog base has an index (mysql-bin.index);
+        // other numbered files in a datadir (aria_log.00000001) have none.
+        let listing = RemoteCommand(["find", "-H"] + dirs + ["-maxdepth", "1", "-type", "f",
+                                                            "(", "-name", "*.[0-9][0-9][0-9][0-9][0-9][0-9]*", "-o", "-name", "*.index", ")",
                                                             "-printf", "%s\\t%p\\n"])
         let r = try ProcessRunner().run(ssh.command(listing), timeout: TimeInterval(ctx.config.sshConnectTimeout + 30))
         guard !r.timedOut, let code = r.stages.first?.exitCode, code == 0 || code == 1 else {
             throw MBError(.unavailable, "cannot list binlogs on \(q(server.sshHost)): \(r.failureSummary)")
         }
         var found: [(BinlogName, RemoteBinlog)] = []
+        var indexed = Set<String>()
         for line in r.stdoutString.split(separator: "\n") {
             guard let tab = line.firstIndex(of: "\t"), let size = Int64(line[..<tab]) else { continue }
             let path = String(line[line.index(after: tab)...])
-            guard let n = BinlogName((path as NSString).lastPathComponent) else { continue }
+            let name = (path as NSString).lastPathComponent
+            if name.hasSuffix(".index") { indexed.insert(String(name.dropLast(".index".count))); continue }
+            guard let n = BinlogName(name) else { continue }
             found.append((n, RemoteBinlog(path: path, size: size)))
         }
-        // The master's own binlogs: the base the catalog knows, else the commonest that is not a relay log.
-        let chosenBase = base ?? Dictionary(grouping: found.filter { !$0.0.base.contains("relay") }, by: { $0.0.base })
-            .max { $0.value.count < $1.value.count }?.key
+        let chosenBase = base ?? Salvage.guessBase(found.map(\.0.base), indexed: indexed)
         guard let chosenBase else { throw MBError(.noInput, "no binlogs found in \(dirs.map(q).joined(separator: ", ")) on \(q(server.sshHost))") }
         var files: [String: (BinlogName, RemoteBinlog)] = [:]
         for (n, rb) in found where n.base == chosenBase && files[n.description] == nil { files[n.description] = (n, rb) }
