@@ -170,7 +170,8 @@ final class HookRunner {
             if h.dryRun, let p = chainPath { return dryRunChain(p) }
             return startChain()?.wait() ?? 0
         }
-        if args.command != .status, let refused = hostsNotInMHAConfig() {
+        // report_script has no status call: `--command=status` on it must not skip the check.
+        if args.command != .status || h.kind == .report, let refused = hostsNotInMHAConfig() {
             return refuseUnknownHosts(refused)
         }
         switch (h.kind, args.command) {
