@@ -88,8 +88,6 @@ public final class BackupEngine: @unchecked Sendable {
     /// Progress lines: stderr, so stdout stays the result (and valid JSON with --json).
     public var out: (String) -> Void = { eprint($0) }
     public var cancellation = CancellationFlag()
-    /// The running request's `--ignore-fence` (a person backing up during a failover on purpose).
-    var currentIgnoreFence = false
     let registry: JobRegistry
     let catalog: Catalog
 
@@ -132,7 +130,6 @@ public final class BackupEngine: @unchecked Sendable {
         // From the start: a failover hook tells a job that has not started its tool to stop (SIGTERM).
         let signals = SignalForwarder.install(cancellation)
         defer { signals.cancel() }
-        currentIgnoreFence = req.ignoreFence
         // Checked first (a clear refusal without a slow probe), and again under the registry's lock.
         if !req.ignoreFence, req.waitForSlot <= 0 || !req.waitForFence { try Fence.check(path: config.fencePath, now: now) }
         try AtomicFile.makeDirectory(config.backupsDir)
@@ -205,6 +202,13 @@ public final class BackupEngine: @unchecked Sendable {
         try catalog.write(m)
 
         do {
+            // Last look before the tool starts: a failover that began since admission stops us here.
+            let stillWanted = try registry.withLock { () -> Bool in
+                (try? registry.load(id))?.state == .running && (req.ignoreFence || Fence.load(config.fencePath) == nil)
+            }
+            guard stillWanted, !cancellation.isCancelled else {
+                throw MBError(.failed, "cancelled before the tool started (a failover began)")
+            }
             if method.isPhysical {
                 try runPhysical(&m, source: source, parent: parent, job: &job)
             } else {
@@ -421,7 +425,6 @@ public final class BackupEngine: @unchecked Sendable {
                                                        formatBytes(writer.bytes), formatBytes(Int64(rate)), Int(el) / 60, Int(el) % 60).utf8))
         }
 
-        let ignoreFence = currentIgnoreFence
         var o = RunOptions(timeout: config.backupTimeout)
         o.cancellation = cancellation
         o.stdout = .handler { chunk in
@@ -444,14 +447,6 @@ public final class BackupEngine: @unchecked Sendable {
                     out("backup \(id): \(progress.phase.rawValue) (\(Int(Date().timeIntervalSince(start))) s, \(formatBytes(writer.bytes)))")
                 }
             }
-        }
-        // Last look before the tool starts: a failover that began since admission stops us here.
-        let stillWanted = try registry.withLock { () -> Bool in
-            (try? registry.load(id))?.state == .running && (ignoreFence || Fence.load(config.fencePath) == nil)
-        }
-        guard stillWanted, !cancellation.isCancelled else {
-            writer.abandon()
-            throw MBError(.failed, "cancelled before the tool started (a failover began)")
         }
         let result: PipelineResult
         do {

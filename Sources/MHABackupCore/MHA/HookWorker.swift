@@ -103,13 +103,13 @@ public final class HookWorker: @unchecked Sendable {
         func finish(_ state: FailoverRecord.SalvageState.State, files: [String] = [], last: (String, Int64)? = nil, message: String? = nil) {
             do {
                 try store.update(record.id) {
-                guard var s = $0.salvage, s.attempt == attempt else { return }
-                s.state = state
-                s.finishedAt = ctx.clock.now()
-                for f in files where !s.files.contains(f) { s.files.append(f) }
-                if let last { s.lastFile = last.0; s.lastPosition = last.1 }
-                s.message = message
-                $0.salvage = s
+                    guard var s = $0.salvage, s.attempt == attempt else { return }
+                    s.state = state
+                    s.finishedAt = ctx.clock.now()
+                    for f in files where !s.files.contains(f) { s.files.append(f) }
+                    if let last { s.lastFile = last.0; s.lastPosition = last.1 }
+                    s.message = message
+                    $0.salvage = s
                 }
             } catch {
                 unrecorded = "\(error)"

@@ -476,14 +476,9 @@ final class HookRunner {
     /// salvage's last file and size when the salvage is done.
     func previousMasterEnd(ctx: Context, record rec: FailoverRecord?) -> Coordinates? {
         guard let rec else { return nil }
-        if rec.kind == .switchover, let s = ctx.mha.server(named: rec.deadMaster.host) ?? ctx.mha.server(named: rec.deadMaster.address) {
-            var c = ctx.config
-            c.clientTimeout = max(0.5, min(c.clientTimeout, 1))
-            let client = MySQLClient(server: s, config: c)
-            if let bl = (try? client.query("SHOW MASTER STATUS"))?.first.flatMap(BinlogStatus.init(row:)) {
-                let g = (try? client.query("SELECT @@gtid_binlog_pos AS g"))?.first?.first("g")
-                return Coordinates(file: bl.file, position: bl.position, gtid: g)
-            }
+        if rec.kind == .switchover, let s = ctx.mha.server(named: rec.deadMaster.host) ?? ctx.mha.server(named: rec.deadMaster.address),
+           let c = Promotion.read(server: s, config: ctx.config, timeout: 1).coordinates {
+            return c
         }
         if let s = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage, s.state == .done,
            let f = s.lastFile, let p = s.lastPosition {
