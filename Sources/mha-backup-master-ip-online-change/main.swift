@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import MHABackupFailover
 
 // Thin: MHA's argv in, MHA's exit code out.

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// One alert: a line in `state_dir/alerts.jsonl` and the configured alert command (detached,
 /// never waited for). Within a failover, one alert per kind: a second of the same kind (a re-run,

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// One step of a failover (or of any hook call), as recorded in the audit trail.
 public struct AuditEvent: Codable, Sendable, Equatable {
@@ -40,7 +42,7 @@ public final class AuditLog: @unchecked Sendable {
     public let path: String
     public var secrets: [String] = []
     private var fd: Int32 = -1
-    private let lock = NSLock()
+    private let lock = Lock()
 
     public init(path: String) {
         self.path = path
@@ -56,7 +58,7 @@ public final class AuditLog: @unchecked Sendable {
         guard let data = try? JSON.encode(e, pretty: false) else { return }
         lock.lock(); defer { lock.unlock() }
         if fd < 0 {
-            try? AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
+            try? AtomicFile.makeDirectory(Path.dir(path))
             fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             if fd < 0 { return }
         }

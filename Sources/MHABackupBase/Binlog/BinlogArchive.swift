@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -352,7 +354,7 @@ public struct BinlogArchive: Sendable {
         }
         let outcome = try commit(partial: tmp, name: name, digest: digest, via: "stream", policy: policy)
         unlink(localPath)
-        AtomicFile.syncDirectory((localPath as NSString).deletingLastPathComponent)
+        AtomicFile.syncDirectory(Path.dir(localPath))
         return .committed(outcome, sha256: digest.sha256, size: digest.size)
     }
 

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Walks binlog event headers as bytes stream past (v4 format: 4-byte magic, then events with a
 /// 19-byte header whose `event_size` leads to the next one), reading only the few bytes it needs:
@@ -87,7 +89,7 @@ public struct BinlogEventScanner: Sendable {
             let domain = u32(ev, 27)
             record("\(domain)-\(serverId)-\(seq)")
         case Self.mysqlGtidEvent where ev.count >= Self.headerSize + 25:
-            let sid = ev[20..<36].map { String(format: "%02x", $0) }.joined()
+            let sid = hex(ev[20..<36])
             let uuid = [sid.prefix(8), sid.dropFirst(8).prefix(4), sid.dropFirst(12).prefix(4),
                         sid.dropFirst(16).prefix(4), sid.dropFirst(20)].joined(separator: "-")
             record("\(uuid):\(u64(ev, 36))")

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// A binlog file name as the server reports it (`mysql-bin.000012`): a base and a sequence number.
 /// Names come from the server and become local paths and remote arguments, so only plain names

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +18,7 @@ public struct BinlogDigest: Sendable {
 /// hashing falls behind (PERF-FACTS: hash on another thread than the reader).
 public final class BackgroundHasher: @unchecked Sendable {
     public let bufferSize: Int
-    private let cond = NSCondition()
+    private let cond = Condition()
     private var free: [UnsafeMutableRawPointer] = []
     private var all: [UnsafeMutableRawPointer] = []
     private var queue: [(UnsafeMutableRawPointer, Int)] = []
@@ -40,9 +42,7 @@ public final class BackgroundHasher: @unchecked Sendable {
             all.append(b)
             free.append(b)
         }
-        let t = Thread { [self] in work() }
-        t.name = "mha-backup sha256"
-        t.start()
+        Threads.start { [self] in work() }
     }
 
     deinit {

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 public enum Compression: String, Sendable, Codable, CaseIterable {
     case zstd, lz4, gzip, none
@@ -289,7 +291,7 @@ public struct BackupConfig: Sendable {
         if let s = try path("restore", "scratch_dir") { c.restoreScratchDir = s }
         for (key, set) in [("use_memory", \BackupConfig.restoreUseMemory), ("buffer_pool", \BackupConfig.restoreBufferPool)] as [(String, WritableKeyPath<BackupConfig, String>)] {
             guard let e = opt("restore", key) else { continue }
-            guard e.value.range(of: #"^[1-9][0-9]*[KMGkmg]?$"#, options: .regularExpression) != nil else {
+            guard matchesRegex(e.value, #"^[1-9][0-9]*[KMGkmg]?$"#) else {
                 throw MBError.config("\(p):\(e.line): \(q(key)) must be a size like '1G' or '512M', got \(q(e.value))")
             }
             c[keyPath: set] = e.value
@@ -330,7 +332,7 @@ public struct BackupConfig: Sendable {
         }
         c.alertCommand = try path("alerts", "command")
         for s in ini.sections where s.name.hasPrefix("host ") {
-            let name = String(s.name.dropFirst(5)).trimmingCharacters(in: .whitespaces)
+            let name = String(s.name.dropFirst(5)).trimmedBlanks()
             c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))
         }
         return c

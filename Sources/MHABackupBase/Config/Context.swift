@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Loaded config, MHA servers and the paths every command needs.
 public struct Context: Sendable {

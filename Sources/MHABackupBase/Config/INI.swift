@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// An INI file in MHA's own style: `[section]`, `key = value`, `#` and `;` comment lines.
 /// Keys keep their order and their line numbers, so errors can name file, line and key.
@@ -30,28 +32,28 @@ public struct INIFile: Sendable {
         var current: Section? = nil
         var lineNo = 0
         // "\r\n" is one Character in Swift: normalise line ends before splitting.
-        let text = text.replacingOccurrences(of: "\r\n", with: "\n")
+        let text = text.replacing("\r\n", with: "\n")
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNo += 1
             var line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : String(rawLine)
-            line = line.trimmingCharacters(in: .whitespaces)
+            line = line.trimmedBlanks()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") {
                 guard line.hasSuffix("]") else {
                     throw MBError.config("\(path):\(lineNo): malformed section header \(q(line))")
                 }
                 if let c = current { sections.append(c) }
-                let name = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+                let name = line.dropFirst().dropLast().trimmedBlanks()
                 current = Section(name: name, line: lineNo, entries: [])
                 continue
             }
             guard let eq = line.firstIndex(of: "=") else {
                 throw MBError.config("\(path):\(lineNo): expected 'key = value', got \(q(line))")
             }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = String(line[line.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
-            if inlineComments, value.contains("#") || value.contains(";"), let r = value.range(of: #"\s[#;]"#, options: .regularExpression) {
-                value = String(value[..<r.lowerBound]).trimmingCharacters(in: .whitespaces)
+            let key = line[..<eq].trimmedBlanks()
+            var value = String(line[line.index(after: eq)...]).trimmedBlanks()
+            if inlineComments, value.contains("#") || value.contains(";"), let r = (try? Regex(#"\s[#;]"#)).flatMap({ value.firstMatch(of: $0)?.range }) {
+                value = String(value[..<r.lowerBound]).trimmedBlanks()
             }
             guard !key.isEmpty else {
                 throw MBError.config("\(path):\(lineNo): empty key")
@@ -82,7 +84,7 @@ public func requirePrivate(_ path: String, what: String) throws {
     let mode = st.st_mode & 0o777
     if mode & 0o077 != 0 {
         throw MBError(.insecureFile,
-                      "\(what) \(q(path)) has mode \(String(format: "%04o", mode)); group and others must not read it",
+                      "\(what) \(q(path)) has mode \(padded(mode, width: 4, radix: 8)); group and others must not read it",
                       hint: "chmod 600 \(path)")
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// One `[serverN]` block of an MHA application config, after `[server default]` inheritance.
 public struct MHAServer: Sendable, Codable, Equatable {
@@ -98,7 +100,7 @@ public struct MHAAppConfig: Sendable {
                 sshPort: try int("ssh_port", 22),
                 sshOptions: s.value("ssh_options").map { MHAAppConfig.mhaValue($0).filter { $0 != "'" && $0 != "\"" } },
                 masterBinlogDir: (v["master_binlog_dir"] ?? "/var/lib/mysql,/var/log/mysql")
-                    .replacingOccurrences(of: " ", with: "").split(separator: ",").map(String.init),
+                    .replacing(" ", with: "").split(separator: ",").map(String.init),
                 candidateMaster: bool("candidate_master"), noMaster: bool("no_master"),
                 remoteWorkdir: v["remote_workdir"] ?? "/var/tmp")
             if isServer { servers.append(srv) } else { binlogServers.append(srv) }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 public enum JobPhase: String, Codable, Sendable {
     case queued, connecting, copying, locking, finishing, done, failed, aborted

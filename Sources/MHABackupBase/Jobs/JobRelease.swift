@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// What an aborted job leaves behind, released: its tool on the source (and scratch folder), and its
 /// server connections with their backup locks. Used by `jobs abort`, the backup engine and the hooks.
@@ -60,7 +62,7 @@ public func credentialsUser(_ path: String) -> String? {
 }
 
 public func sqlQuote(_ s: String) -> String {
-    "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'"
+    "'" + s.replacing("\\", with: "\\\\").replacing("'", with: "''") + "'"
 }
 
 public func formatBytes(_ n: Int64) -> String {
@@ -68,6 +70,6 @@ public func formatBytes(_ n: Int64) -> String {
     var v = Double(n)
     var i = 0
     while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-    return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+    return i == 0 ? "\(n) B" : "\(oneDecimal(v)) \(units[i])"
 }
 

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import MHABackupBase
 
 /// The four MHA settings we serve.
@@ -137,7 +139,7 @@ public struct HookArguments: Sendable {
 
     /// report_script: comma separated, possibly empty (`--new_slave_hosts=`).
     public var newSlaveHosts: [String] {
-        (values["new_slave_hosts"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        (values["new_slave_hosts"] ?? "").split(separator: ",").map { $0.trimmedBlanks() }.filter { !$0.isEmpty }
     }
 
     /// The argv with every password value replaced: safe for logs and the audit trail.
@@ -180,14 +182,13 @@ public enum Redaction {
 
     /// Masks `password=...`-like fragments and the given secret values inside a text.
     /// Compiled once: a hook redacts every line it prints and audits.
-    nonisolated(unsafe) static let passwordPattern = try? NSRegularExpression(
-        pattern: #"((?:password|passwd)[A-Za-z_]*\s*[=:]\s*)('[^']*'|"[^"]*"|\S+)"#, options: [.caseInsensitive])
+    nonisolated(unsafe) static let passwordPattern = try? Regex(#"((?:password|passwd)[A-Za-z_]*\s*[=:]\s*)('[^']*'|"[^"]*"|\S+)"#).ignoresCase()
 
     public static func redact(text: String, secrets: [String] = []) -> String {
         var s = text
-        for v in secrets where v.count >= 3 { s = s.replacingOccurrences(of: v, with: mask) }
+        for v in secrets where v.count >= 3 { s = s.replacing(v, with: mask) }
         let lower = s.lowercased()
         guard lower.contains("passw"), let re = passwordPattern else { return s }
-        return re.stringByReplacingMatches(in: s, range: NSRange(location: 0, length: (s as NSString).length), withTemplate: "$1\(mask)")
+        return s.replacing(re) { m in (m.output[1].substring ?? "") + mask }
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Runs SQL through the `mariadb` (or `mysql`) client with `--defaults-extra-file` (0600): no
 /// password ever reaches argv. Every call is bounded by the connect timeout and a run timeout.
@@ -50,7 +52,7 @@ public struct MySQLClient: Sendable {
         let cmd = Command([Self.clientProgram] + connectionArgs + extra)
         let r = try runner.run(cmd, timeout: timeout, stdin: .data(Data(sql.utf8)))
         guard r.succeeded else {
-            let err = r.stages.first?.stderr.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let err = r.stages.first?.stderr.trimmed() ?? ""
             let code: ExitCode = err.contains("Can't connect") || err.contains("Lost connection") || r.timedOut ? .unavailable : .failed
             throw MBError(code, "mysql \(endpoint): \(r.timedOut ? "timed out after \(Int(timeout)) s" : err.split(separator: "\n").last.map(String.init) ?? r.failureSummary)")
         }

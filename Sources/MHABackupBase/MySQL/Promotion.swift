@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// The promotion point of a new master and the timeline change, shared by master_ip_failover
 /// `start`, the online switch, and the report worker (when `start` was not ours).

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 public enum ServerFlavor: String, Sendable, Codable {
     case mariadb, mysql
@@ -143,12 +145,12 @@ public enum ToolOutput {
         var lastKey: String? = nil
         for line in text.split(separator: "\n") {
             guard let eq = line.firstIndex(of: "=") else {
-                let more = line.trimmingCharacters(in: .whitespaces)
+                let more = line.trimmedBlanks()
                 if let k = lastKey, !more.isEmpty { d[k] = (d[k] ?? "") + "\n" + more }
                 continue
             }
-            let k = line[..<eq].trimmingCharacters(in: .whitespaces)
-            d[k] = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let k = line[..<eq].trimmedBlanks()
+            d[k] = line[line.index(after: eq)...].trimmedBlanks()
             lastKey = k
         }
         return d
@@ -164,8 +166,8 @@ public enum ToolOutput {
 
     /// `xtrabackup_binlog_info`: `file<TAB>pos[<TAB>gtid]` (MySQL's GTID set may span lines).
     public static func binlogInfo(_ text: String) -> Coordinates? {
-        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            .split(whereSeparator: { $0 == "\t" }).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let parts = text.trimmed()
+            .split(whereSeparator: { $0 == "\t" }).map { $0.trimmed() }
         guard parts.count >= 2, let pos = Int64(parts[1]) else { return nil }
         let gtid = parts.count > 2 ? normalizeGtidSet(parts[2]) : nil
         return Coordinates(file: parts[0], position: pos, gtid: (gtid?.isEmpty ?? true) ? nil : gtid)
@@ -213,10 +215,9 @@ public enum ToolOutput {
     }
 
     package static func matches(_ pattern: String, in text: String) -> [String] {
-        guard let re = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else { return [] }
-        let ns = text as NSString
-        return re.matches(in: text, range: NSRange(location: 0, length: ns.length)).compactMap { m in
-            m.numberOfRanges > 1 && m.range(at: 1).location != NSNotFound ? ns.substring(with: m.range(at: 1)) : nil
+        guard let re = try? Regex(pattern).ignoresCase() else { return [] }
+        return text.matches(of: re).compactMap { m in
+            m.output.count > 1 ? m.output[1].substring.map(String.init) : nil
         }
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// One result row: column name to value (nil for SQL NULL).
 public typealias Row = [String: String?]
@@ -61,21 +63,21 @@ public enum ResultText {
         var lastKey: String? = nil
         for raw in Self.lines(text) {
             let line = raw.hasSuffix("\r") ? String(raw.dropLast()) : raw
-            if line.trimmingCharacters(in: .whitespaces).hasPrefix("*****") {
+            if line.trimmedBlanks().hasPrefix("*****") {
                 if let c = current { rows.append(c) }
                 current = [:]
                 lastKey = nil
                 continue
             }
             guard current != nil else { continue }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimmedBlanks()
             if isSessionTrailer(trimmed) {
                 if let c = current { rows.append(c) }
                 current = nil
                 lastKey = nil
                 continue
             }
-            if let r = trimmed.range(of: ": "), isKey(trimmed[..<r.lowerBound]) {
+            if let r = trimmed.firstRange(of: ": "), isKey(trimmed[..<r.lowerBound]) {
                 let k = String(trimmed[..<r.lowerBound])
                 let v = String(trimmed[r.upperBound...])
                 current![k] = v == "NULL" ? .some(nil) : .some(v)
@@ -99,7 +101,7 @@ public enum ResultText {
             || (s.hasPrefix("MySQL ") && s.contains(">")) {
             return true
         }
-        return s.range(of: #"^\d+ rows? in set\b"#, options: .regularExpression) != nil
+        return matchesRegex(s, #"^\d+ rows? in set\b"#)
     }
 
     private static func isKey<S: StringProtocol>(_ s: S) -> Bool {

@@ -1,5 +1,7 @@
 import CSupport
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -79,7 +81,7 @@ public struct PipelineResult: Sendable {
 
 /// A flag a signal handler or another thread sets to stop a running pipeline.
 public final class CancellationFlag: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var value = false
     public init() {}
     public var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return value }
@@ -214,10 +216,9 @@ public struct ProcessRunner: Sendable {
         options.onStart?(pgid, pids)
 
         // Feed stdin data from a helper thread so a child that writes before it reads can't deadlock us.
-        var feeder: Thread?
         if case .data(let d) = options.stdin, stdinWriteFd >= 0 {
             let fd = stdinWriteFd
-            let t = Thread {
+            Threads.start {
                 d.withUnsafeBytes { raw in
                     var off = 0
                     while off < raw.count {
@@ -228,10 +229,7 @@ public struct ProcessRunner: Sendable {
                 }
                 close(fd)
             }
-            t.start()
-            feeder = t
         }
-        _ = feeder
 
         var captured = Data()
         var captureLimit = 0
@@ -366,7 +364,7 @@ public struct ProcessRunner: Sendable {
     static func isZombieOrGone(_ pid: pid_t) -> Bool {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
         guard let close = s.lastIndex(of: ")") else { return true }
-        let rest = s[s.index(after: close)...].trimmingCharacters(in: .whitespaces)
+        let rest = s[s.index(after: close)...].trimmedBlanks()
         return rest.hasPrefix("Z") || rest.hasPrefix("X")
     }
 

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// A remote command for ssh: argv elements quoted by `ShellQuote`, joined only by the fixed
 /// operators below. Values never become shell syntax on the other side.
@@ -110,7 +112,7 @@ public enum HostName {
     /// A folder name for a server inside the archive: never escapes its parent.
     public static func folderName(host: String, port: Int) throws -> String {
         try validate(host, what: "host")
-        return "\(host.replacingOccurrences(of: ":", with: "_"))_\(port)"
+        return "\(host.replacing(":", with: "_"))_\(port)"
     }
 
     private static let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:".unicodeScalars)

@@ -4,7 +4,7 @@
 public enum ShellQuote {
     public static func quote(_ s: String) -> String {
         if !s.isEmpty && s.unicodeScalars.allSatisfy({ safe.contains($0) }) { return s }
-        return "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return "'" + s.replacing("'", with: "'\\''") + "'"
     }
 
     public static func join(_ argv: [String]) -> String {

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// One failover (or planned switch) from its first hook call to its report, under one id.
 /// `state_dir/failovers/ID.json`; `state_dir/failovers/open` names the open one.
@@ -102,7 +104,7 @@ public struct FailoverStore: Sendable {
     }
 
     public var openId: String? {
-        (try? String(contentsOfFile: openPointer, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        (try? String(contentsOfFile: openPointer, encoding: .utf8))?.trimmed()
     }
 
     public var open: FailoverRecord? { openId.flatMap(load) }

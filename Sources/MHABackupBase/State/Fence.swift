@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// The failover fence: while it stands, backups refuse to start. The hooks raise it at
 /// stop/stopssh and lift it at report; a fence older than its TTL means a failover died half-way.
@@ -21,7 +23,7 @@ public struct Fence: Codable, Sendable {
     public static func raise(at path: String, failoverId: String?, reason: String, ttl: TimeInterval, now: Date) throws -> Fence {
         if let f = load(path), f.failoverId == failoverId { return f }
         let f = Fence(createdAt: now, ttlSeconds: ttl, failoverId: failoverId, reason: reason, pid: getpid())
-        try AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
+        try AtomicFile.makeDirectory(Path.dir(path))
         try AtomicFile.write(JSON.encode(f), to: path, mode: 0o640)
         return f
     }

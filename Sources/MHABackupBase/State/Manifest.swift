@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 public enum BackupType: String, Codable, Sendable { case full, incremental }
 
@@ -137,7 +139,7 @@ public struct Catalog: Sendable {
             throw MBError(.noInput, "backup \(q(id)) has no manifest in \(q(folder(id)))")
         }
         var m = try JSON.decode(Manifest.self, from: data, file: manifestPath(id))
-        let marker = (try? String(contentsOfFile: markerPath(id), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let marker = (try? String(contentsOfFile: markerPath(id), encoding: .utf8))?.trimmed()
         if m.status == .complete {
             if marker != "sha256 \(SHA256Hasher.hex(of: data))" {
                 m.status = .partial
@@ -166,7 +168,7 @@ public struct Catalog: Sendable {
 
     /// A new sortable id: `20261125T143553Z-full-a1b2c3`.
     public static func newId(type: BackupType, at date: Date) -> String {
-        let rand = String(format: "%06x", UInt32.random(in: 0..<0xFFFFFF))
+        let rand = padded(UInt32.random(in: 0..<0xFFFFFF), width: 6, radix: 16)
         return "\(compactUTC(date))-\(type == .full ? "full" : "incr")-\(rand)"
     }
 }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// One period with one master. A failover (or online switch) closes the current entry and opens
 /// the next, with the new master's promotion point.
@@ -53,7 +55,7 @@ public struct Timeline: Codable, Sendable {
             let before = tl.entries
             let r = try change(&tl)
             if tl.entries != before {
-                try AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
+                try AtomicFile.makeDirectory(Path.dir(path))
                 try AtomicFile.write(JSON.encode(tl), to: path)
             }
             return r

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,8 +10,8 @@ public enum AtomicFile {
     /// `durable: false` keeps the write atomic (temp, rename) but skips the fsyncs: for state that
     /// is only meaningful while its owner process lives (job records).
     public static func write(_ data: Data, to path: String, mode: mode_t = 0o644, durable: Bool = true) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = "\(dir)/.\((path as NSString).lastPathComponent).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let dir = Path.dir(path)
+        let tmp = "\(dir)/.\(Path.base(path)).tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw MBError(.cantCreate, "cannot create \(q(tmp)): \(String(cString: strerror(errno)))")
@@ -64,7 +66,7 @@ public enum AtomicFile {
                 atPath: path, withIntermediateDirectories: true,
                 attributes: [.posixPermissions: mode])
         } catch {
-            throw MBError(.cantCreate, "cannot create folder \(q(path)): \(error.localizedDescription)")
+            throw MBError(.cantCreate, "cannot create folder \(q(path)): \("\(error)")")
         }
     }
 }

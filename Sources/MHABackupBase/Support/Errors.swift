@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Every exit code mha-backup uses, in one table (INSTALL.md repeats it).
 /// MHA's own contract for hooks: 0 ok, 10 "failed but proceed", anything else aborts.

@@ -1,10 +1,12 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// The one file lock of the state stores: an exclusive `flock` on a lock file beside the state,
 /// waited for at most `timeout` (a hook must never wait without bound, even on itself).
 public enum FileLock {
     public static func withLock<T>(_ path: String, timeout: TimeInterval = 30, _ body: () throws -> T) throws -> T {
-        try AtomicFile.makeDirectory((path as NSString).deletingLastPathComponent)
+        try AtomicFile.makeDirectory(Path.dir(path))
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw MBError(.cantCreate, "cannot open lock file \(q(path)): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

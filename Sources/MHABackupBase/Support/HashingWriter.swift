@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Writes a stream to a `.partial` file while SHA-256 is computed on a second thread, so the
 /// reader (ssh, a pipeline) never waits for the hash. `finish()` fsyncs and renames into place.
@@ -9,14 +11,14 @@ public final class HashingWriter: @unchecked Sendable {
     private let hasher = SHA256Hasher()
     private let queue = DispatchQueue(label: "mha-backup.hashing-writer")
     private let slots = DispatchSemaphore(value: 8)
-    private let lock = NSLock()
+    private let lock = Lock()
     private var writeError: Error?
     private var _bytes: Int64 = 0
 
     public init(path: String) throws {
         finalPath = path
-        let dir = (path as NSString).deletingLastPathComponent
-        partialPath = "\(dir)/.\((path as NSString).lastPathComponent).partial"
+        let dir = Path.dir(path)
+        partialPath = "\(dir)/.\(Path.base(path)).partial"
         unlink(partialPath)
         fd = open(partialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         guard fd >= 0 else {
@@ -68,8 +70,8 @@ public final class HashingWriter: @unchecked Sendable {
         guard rename(partialPath, finalPath) == 0 else {
             throw MBError(.cantCreate, "cannot rename \(q(partialPath)): \(String(cString: strerror(errno)))")
         }
-        AtomicFile.syncDirectory((finalPath as NSString).deletingLastPathComponent)
-        return ManifestFile(name: (finalPath as NSString).lastPathComponent, size: bytes, sha256: hasher.finalizeHex())
+        AtomicFile.syncDirectory(Path.dir(finalPath))
+        return ManifestFile(name: Path.base(finalPath), size: bytes, sha256: hasher.finalizeHex())
     }
 
     /// Drops the partial file (failed or aborted run).

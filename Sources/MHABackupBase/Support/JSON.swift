@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 public enum JSON {
     public static func encode<T: Encodable>(_ v: T, pretty: Bool = true) throws -> Data {
@@ -20,7 +22,7 @@ public enum JSON {
         let d = JSONDecoder()
         d.dateDecodingStrategy = .custom { dec in
             let s = try dec.singleValueContainer().decode(String.self)
-            if let x = Formatters.shared.parse(s) { return x }
+            if let x = ISO8601.parse(s) { return x }
             throw DecodingError.dataCorrupted(.init(codingPath: dec.codingPath, debugDescription: "bad date \(s)"))
         }
         return d
@@ -48,54 +50,28 @@ public struct Clock: Sendable {
     public static let system = Clock()
 }
 
-public func iso8601(_ d: Date) -> String { Formatters.shared.format(d) }
-
-/// ISO 8601 formatters are costly to make; a hook on MHA's path parses and prints dozens.
-package final class Formatters: @unchecked Sendable {
-    package static let shared = Formatters()
-    private let lock = NSLock()
-    private let fractional: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
-    private let plain: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f
-    }()
-
-    /// UTC, POSIX locale, one formatter per pattern (made on first use).
-    private var utc: [String: DateFormatter] = [:]
-
-    func format(_ d: Date) -> String { lock.lock(); defer { lock.unlock() }; return fractional.string(from: d) }
-    func parse(_ s: String) -> Date? {
-        lock.lock(); defer { lock.unlock() }
-        return fractional.date(from: s) ?? plain.date(from: s)
-    }
-
-    package func formatUTC(_ d: Date, _ pattern: String) -> String { lock.lock(); defer { lock.unlock() }; return utcFormatter(pattern).string(from: d) }
-    package func parseUTC(_ s: String, _ pattern: String) -> Date? { lock.lock(); defer { lock.unlock() }; return utcFormatter(pattern).date(from: s) }
-
-    private func utcFormatter(_ pattern: String) -> DateFormatter {
-        if let f = utc[pattern] { return f }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = pattern
-        utc[pattern] = f
-        return f
-    }
-}
+public func iso8601(_ d: Date) -> String { ISO8601.format(d) }
 
 /// Writes a line to stderr, unbuffered.
 public func eprint(_ s: String) {
-    FileHandle.standardError.write(Data((s + "\n").utf8))
+    writeAll(2, Array((s + "\n").utf8))
 }
 
 /// Writes to stderr without a newline (progress lines that redraw with `\r`).
 public func eprintRaw(_ s: String) {
-    FileHandle.standardError.write(Data(s.utf8))
+    writeAll(2, Array(s.utf8))
+}
+
+/// write(2) until done (EINTR retried); errors dropped: stderr may be gone.
+package func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 { if errno == EINTR { continue }; return }
+            off += n
+        }
+    }
 }
 
 /// `20261125T143553Z`: ids and file names. gmtime_r, not a DateFormatter (that loads zoneinfo).
@@ -103,5 +79,5 @@ public func compactUTC(_ d: Date) -> String {
     var t = time_t(d.timeIntervalSince1970)
     var tm = tm()
     gmtime_r(&t, &tm)
-    return String(format: "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+    return "\(padded(Int(tm.tm_year) + 1900, width: 4))\(padded(tm.tm_mon + 1, width: 2))\(padded(tm.tm_mday, width: 2))T\(padded(tm.tm_hour, width: 2))\(padded(tm.tm_min, width: 2))\(padded(tm.tm_sec, width: 2))Z"
 }

@@ -1,5 +1,7 @@
 import CCrypto
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Streaming SHA-256 through libcrypto's EVP API (it uses SHA-NI where the CPU has it).
 public final class SHA256Hasher: @unchecked Sendable {
@@ -27,7 +29,7 @@ public final class SHA256Hasher: @unchecked Sendable {
         var md = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
         EVP_DigestFinal_ex(ctx, &md, &len)
-        return md.prefix(Int(len)).map { String(format: "%02x", $0) }.joined()
+        return MHABackupBase.hex(md.prefix(Int(len)))
     }
 
     public static func hex(of data: Data) -> String {

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 
 /// Names that become a path component or reach a remote command line (job, backup and failover
 /// ids; host names): one rule per kind, so a value is never climbing (`..`), a path (`/`), an

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import MHABackupBase
 
 /// What a failover (or switch) does to one running job. Pure: unit-tested without servers.

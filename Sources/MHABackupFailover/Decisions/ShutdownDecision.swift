@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import MHABackupBase
 
 /// What shutdown_script may tell MHA, decided from what was observed. Exit 10 means "mysqld is

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import MHABackupBase
 
 /// MHA passes passwords on argv (`--new_master_password=…`, `--orig_master_password=…`), where

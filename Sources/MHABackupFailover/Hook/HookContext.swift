@@ -1,5 +1,7 @@
 import CSupport
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import MHABackupBase
 
 /// Everything one hook call works with. The config may have failed to load: a hook then still
@@ -26,8 +28,8 @@ public final class HookContext: @unchecked Sendable {
         args = parsed
         dryRun = parsed.dryRun || environment["MHA_BACKUP_DRY_RUN"] == "1"
         binDir = environment["MHA_BACKUP_BIN_DIR"]
-            ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map { ($0 as NSString).deletingLastPathComponent }
-                ?? (CommandLine.arguments[0] as NSString).deletingLastPathComponent)
+            ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map { Path.dir($0) }
+                ?? Path.dir(CommandLine.arguments[0]))
         // `--config=PATH` on the app.cnf line, else MHA_BACKUP_CONFIG, else the default.
         let path = BackupConfig.resolvePath(explicit: parsed["config"], environment: environment)
         var c: Context? = nil

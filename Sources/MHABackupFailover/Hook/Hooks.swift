@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import MHABackupBase
 
 /// The entry of every hook executable: MHA's argv in, an exit code MHA understands out.
@@ -55,7 +57,7 @@ final class ChainRun: @unchecked Sendable {
     init(path: String, argv: [String], timeout: TimeInterval) {
         self.path = path
         self.argv = argv
-        let t = Thread { [self] in
+        Threads.start { [self] in
             var o = RunOptions(timeout: timeout)
             o.stdout = .fd(1)
             o.stderrFd = 2
@@ -73,7 +75,6 @@ final class ChainRun: @unchecked Sendable {
             }
             done.signal()
         }
-        t.start()
     }
 
     func wait() -> Int32 {
@@ -409,7 +410,7 @@ final class HookRunner {
 
     func streamPid(_ ctx: Context) -> pid_t? {
         (try? String(contentsOfFile: ctx.config.streamPidPath, encoding: .utf8))
-            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            .flatMap { pid_t($0.trimmed()) }
             .flatMap { ProcessRunner.isAlive($0) ? $0 : nil }
     }
 
@@ -542,7 +543,7 @@ final class HookRunner {
             let predicted = ShutdownDecision.decide(kill: reach, probe: reach == .done ? .init(portAnswers: false, sqlAnswers: false) : probeOldMaster(m, wait: 0),
                                                     policy: policy)
             h.say("plan: \(ssh ? "kill mysqld on \(m.host) over ssh, then check that nothing answers on its port" : "nothing to kill (no ssh); check its port"): "
-                  + predicted.message.replacingOccurrences(of: "mysqld killed over ssh", with: "ssh reaches it"))
+                  + predicted.message.replacing("mysqld killed over ssh", with: "ssh reaches it"))
             h.record("dry run", outcome: "planned", exitCode: predicted.exitCode)
             return predicted.exitCode
         }
