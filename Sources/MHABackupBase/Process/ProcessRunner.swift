@@ -219,14 +219,7 @@ public struct ProcessRunner: Sendable {
         if case .data(let d) = options.stdin, stdinWriteFd >= 0 {
             let fd = stdinWriteFd
             Threads.start {
-                d.withUnsafeBytes { raw in
-                    var off = 0
-                    while off < raw.count {
-                        let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                        if n < 0 { if errno == EINTR { continue }; break }
-                        off += n
-                    }
-                }
+                writeAll(fd, Array(d))
                 close(fd)
             }
         }
