@@ -92,6 +92,16 @@ for key, label in [("manager_exit", "kill -> manager exit"), ("completed", "kill
         if len(od) == len(o) and len(nd) == len(n):
             ro = st.median([a - b for a, b in zip(o, od)]); rn = st.median([a - b for a, b in zip(n, nd)])
             print("  %-40s ours %.3f  no-op %.3f  ratio %.3f (%+.3f s)" % ("  the same from 'Master is down!'", ro, rn, ro / rn, ro - rn))
+import re
+held = []
+for r in range(1, rounds + 1):
+    try: t = open("%s/audit-%d-ours.txt" % (out, r)).read()
+    except OSError: continue
+    m = re.search(r"our hooks held MHA (\d+) ms: (.*)", t)
+    if m: held.append(int(m.group(1))); print("  round %d: our hooks held MHA %s ms (%s)" % (r, m.group(1), m.group(2)))
+if held:
+    print("our hooks' hold on MHA per failover (each hook call from main to exit, audited): median %d ms, max %d ms (n=%d); goal <= 100 ms: %s"
+          % (st.median(held), max(held), len(held), "met" if st.median(held) <= 100 else "NOT met"))
 EOF
 echo "load average at end: $(loadavg)" >> "$RESULT"
 log "results: $RESULT"

@@ -1,5 +1,5 @@
 # Shared helpers of the failover benchmarks P2 (p2-failover.sh), P3 (p3-salvage.sh) and P8 (p8-lock.sh).
-# Sourced, not run. Everything runs on sandbox base 40 only (127.0.0.41-43, /var/lib/mha-backup-sandbox-40),
+# Sourced, not run. Everything runs on sandbox base 40 (BENCH_BASE=N for another) only (127.0.0.41-43, /var/lib/mha-backup-sandbox-40),
 # never on the 127.0.0.11-13 / 21-23 / 31-33 sandboxes others use.
 #
 # The manager is started here the way Sandbox.startManager does it (env PERL5LIB=<root>/perl5 and
@@ -7,12 +7,12 @@
 # so `sandbox down` kills it too), but by this script, so the kill time and the manager's exit are
 # observed by our own poller (bench/p2-poll.py) with sub-second resolution.
 
-BASE=40
+BASE=${BENCH_BASE:-40}
 ROOT=/var/lib/mha-backup-sandbox-$BASE
 APP=$ROOT/mha/app.cnf
 CNF=$ROOT/mha-backup/mha-backup.cnf
 MLOG=$ROOT/mha/manager.log
-H1=127.0.0.41 H2=127.0.0.42 H3=127.0.0.43
+H1=127.0.0.$((BASE + 1)) H2=127.0.0.$((BASE + 2)) H3=127.0.0.$((BASE + 3))
 BIN=$PWD/.build/release/mha-backup
 NOOP=$PWD/bench/p2-noop-hook.sh
 POLL=$PWD/bench/p2-poll.py
