@@ -7,6 +7,8 @@ enum HookWorkerCommand {
         }
         signal(SIGHUP, SIG_IGN)
         let w = try HookWorker(ctx: ctx, failoverId: id, task: task)
+        // The detached worker, never the hook on MHA's path, refreshes the metrics.
+        defer { MetricsWriter.refresh(ctx.config, after: "hook-worker \(task)") }
         switch task {
         case "after-stop":
             var attempt: Int? = nil
