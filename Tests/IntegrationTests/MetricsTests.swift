@@ -42,8 +42,8 @@ struct MetricsIntegrationTests {
     }
 
     /// The sandbox's config plus `[metrics] metrics_file = DIR/mha_backup.prom` (mode 0600, as required).
-    static func metricsConfig(_ h: Harness, dir: String) throws -> String {
-        let text = try String(contentsOfFile: h.config, encoding: .utf8) + "\n[metrics]\nmetrics_file = \(dir)/mha_backup.prom\ncluster = sandbox \"\(Harness.base)\"\n"
+    static func metricsConfig(_ h: Harness, dir: String, extra: String = "") throws -> String {
+        let text = try String(contentsOfFile: h.config, encoding: .utf8) + "\n[metrics]\nmetrics_file = \(dir)/mha_backup.prom\ncluster = sandbox \"\(Harness.base)\"\n" + extra
         let path = dir + "/../" + (dir as NSString).lastPathComponent + ".cnf"
         try AtomicFile.write(text, to: path, mode: 0o600)
         return path
@@ -178,6 +178,33 @@ struct MetricsIntegrationTests {
         // The check can fail: a malformed .prom beside ours makes the collector report an error.
         try "mha_backup_broken{ 1\n".write(toFile: dir + "/broken.prom", atomically: false, encoding: .utf8)
         #expect(try scrape().contains("\nnode_textfile_scrape_error 1\n"))
+    }
+
+    @Test("the live stream writes the file while it runs (stream up, lag of the current master) and once more when it stops (stream down)")
+    func stream() throws {
+        let h = try requireSandbox()
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: dir + ".cnf") }
+        let cnf = try Self.metricsConfig(h, dir: dir, extra: "stream_interval = 1\n")
+        let file = dir + "/mha_backup.prom"
+        let cluster = "cluster=\"sandbox \\\"\(Harness.base)\\\"\""
+        _ = try h.sandbox.sql(host: try h.master(), "INSERT INTO lab.t (v) VALUES ('metrics-stream')")
+        let pid = try ProcessRunner.spawnDetached(Command([h.binary, "--config", cnf, "binlog", "stream", "--once-seconds", "8"]),
+                                                  logFile: dir + ".stream.log")
+        defer {
+            if ProcessRunner.isAlive(pid) { kill(pid, SIGTERM) }
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            try? FileManager.default.removeItem(atPath: dir + ".stream.log")
+        }
+        let read = { (try? String(contentsOfFile: file, encoding: .utf8)) ?? "" }
+        let up = h.wait(7, every: 0.1) { read().contains("mha_backup_binlog_stream_up{\(cluster)} 1\n") }
+        #expect(up, "no 'stream up' while the stream ran: \(read())")
+        let master = try h.context().mha.server(named: try h.master())!
+        #expect(read().contains("mha_backup_binlog_archive_lag_seconds{\(cluster),source=\"\(master.hostname):\(master.port)\"} "), "\(read())")
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        #expect(read().contains("mha_backup_binlog_stream_up{\(cluster)} 0\n"), "not 'down' after the stream stopped: \(read())")
     }
 
     /// A loopback port nobody listens on (the kernel picks it; closed again before use).

@@ -256,7 +256,7 @@ public struct MetricsCollector {
         }
         let pidFile = config.streamPidPath
         if BinlogFileIO.exists(streamRoot) || BinlogFileIO.exists(pidFile) {
-            let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { $0.split(whereSeparator: \.isWhitespace).first.flatMap { pid_t($0) } }
             streamUp.samples.append(.init([c], pid.map { ProcessRunner.isAlive($0) } == true ? 1 : 0))
         }
         return [files, bytes, last, lagSeconds, lagBytes, runAt, streamUp]
