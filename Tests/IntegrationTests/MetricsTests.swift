@@ -207,6 +207,45 @@ struct MetricsIntegrationTests {
         #expect(read().contains("mha_backup_binlog_stream_up{\(cluster)} 0\n"), "not 'down' after the stream stopped: \(read())")
     }
 
+    @Test("the detached hook worker rewrites the file when it closes a switch: switch counted, its duration, fence down")
+    func hookWorker() throws {
+        let h = try requireSandbox()
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir); try? FileManager.default.removeItem(atPath: dir + ".cnf") }
+        // The sandbox's servers, but a state and store of our own (the record, fence and audit stay
+        // out of the sandbox), and no full backup after the switch.
+        var lines: [String] = []
+        for line in try String(contentsOfFile: h.config, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("state_dir") { lines.append("state_dir = \(dir)/state"); continue }
+            if line.hasPrefix("store_dir") { lines.append("store_dir = \(dir)/store"); continue }
+            lines.append(String(line))
+            if line == "[hooks]" { lines.append("full_backup_after_switch = no") }
+        }
+        lines += ["[metrics]", "metrics_file = \(dir)/mha_backup.prom", "cluster = hook"]
+        let cnf = dir + ".cnf"
+        try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: cnf, mode: 0o600)
+        let config = try BackupConfig.load(cnf)
+        let opened = Date().addingTimeInterval(-30)
+        let store = FailoverStore(stateDir: config.stateDir, clock: Clock(now: { opened }))
+        let (rec, _) = try store.openOrCreate(kind: .switchover, deadMaster: HookServer(host: try h.master(), port: 3306), newMaster: nil)
+        try Fence.raise(at: config.fencePath, failoverId: rec.id, reason: "test switch", ttl: 3600, now: opened)
+        try MetricsWriter.write(config: config, now: Date())
+        let before = try String(contentsOfFile: dir + "/mha_backup.prom", encoding: .utf8)
+        #expect(before.contains("mha_backup_fence_up{cluster=\"hook\"} 1\n") && before.contains("mha_backup_failover_open{cluster=\"hook\"} 1\n"), "\(before)")
+        try FileManager.default.removeItem(atPath: dir + "/mha_backup.prom")
+
+        let r = try h.run(["--config", cnf, "hook-worker", "after-switch", "--failover", rec.id])
+        #expect(r.code == 0, "\(r.stderr)")
+        let text = try String(contentsOfFile: dir + "/mha_backup.prom", encoding: .utf8)
+        for line in ["mha_backup_failovers_total{cluster=\"hook\",kind=\"switchover\"} 1", "mha_backup_last_failover_succeeded{cluster=\"hook\",kind=\"switchover\"} 1",
+                     "mha_backup_fence_up{cluster=\"hook\"} 0", "mha_backup_failover_open{cluster=\"hook\"} 0"] {
+            #expect(text.contains(line + "\n"), "missing \(line): \(text)")
+        }
+        let duration = text.split(separator: "\n").first { $0.hasPrefix("mha_backup_last_failover_duration_seconds{cluster=\"hook\",kind=\"switchover\"} ") }
+            .flatMap { Double($0.split(separator: " ").last!) }
+        #expect((29...120).contains(duration ?? -1), "duration \(String(describing: duration))")
+    }
+
     /// A loopback port nobody listens on (the kernel picks it; closed again before use).
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
