@@ -11,7 +11,7 @@ let package = Package(
         .executable(name: "mha-backup-shutdown", targets: ["mha-backup-shutdown"]),
         .executable(name: "mha-backup-report", targets: ["mha-backup-report"]),
         .executable(name: "mha-backup-master-ip-online-change", targets: ["mha-backup-master-ip-online-change"]),
-        .library(name: "MHABackupCore", targets: ["MHABackupCore"]),
+        
     ],
     targets: [
         // SHA-256 from OpenSSL's libcrypto (SHA-NI here); Debian package libssl-dev.
@@ -23,34 +23,56 @@ let package = Package(
         ),
         // Three glibc calls Swift's Glibc module does not show (they need _GNU_SOURCE).
         .target(name: "CSupport", path: "Sources/CSupport"),
+        // The layers, each importing only the ones before it (the compiler enforces the direction):
+        // Base ← Failover ← Core ← CLI; Sandbox beside CLI. The four hooks link Failover only.
+        .target(
+            name: "MHABackupBase",
+            dependencies: ["CCrypto", "CSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "MHABackupFailover",
+            dependencies: ["MHABackupBase", "CSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         .target(
             name: "MHABackupCore",
-            dependencies: ["CCrypto", "CSupport"],
+            dependencies: ["MHABackupBase", "MHABackupFailover", "CSupport"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "MHABackupSandbox",
+            dependencies: ["MHABackupBase"],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "MHABackupCLI",
+            dependencies: ["MHABackupBase", "MHABackupFailover", "MHABackupCore", "MHABackupSandbox"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "mha-backup",
-            dependencies: ["MHABackupCore"],
+            dependencies: ["MHABackupCLI"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
-        // The four MHA hooks: each a main of one line.
-        .executableTarget(name: "mha-backup-master-ip-failover", dependencies: ["MHABackupCore"],
+        // The four MHA hooks: each a main of one line, linking the failover layer only.
+        .executableTarget(name: "mha-backup-master-ip-failover", dependencies: ["MHABackupFailover"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
-        .executableTarget(name: "mha-backup-shutdown", dependencies: ["MHABackupCore"],
+        .executableTarget(name: "mha-backup-shutdown", dependencies: ["MHABackupFailover"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
-        .executableTarget(name: "mha-backup-report", dependencies: ["MHABackupCore"],
+        .executableTarget(name: "mha-backup-report", dependencies: ["MHABackupFailover"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
-        .executableTarget(name: "mha-backup-master-ip-online-change", dependencies: ["MHABackupCore"],
+        .executableTarget(name: "mha-backup-master-ip-online-change", dependencies: ["MHABackupFailover"],
                           swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "MHABackupCoreTests",
-            dependencies: ["MHABackupCore"],
+            dependencies: ["MHABackupBase", "MHABackupFailover", "MHABackupCore", "MHABackupCLI", "MHABackupSandbox"],
             resources: [.copy("Fixtures")],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MHABackupCore"],
+            dependencies: ["MHABackupBase", "MHABackupFailover", "MHABackupCore", "MHABackupCLI", "MHABackupSandbox"],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
     ]

@@ -1,5 +1,5 @@
-import Foundation
-import MHABackupCore
+import Glibc
+import MHABackupFailover
 
 // Thin: MHA's argv in, MHA's exit code out.
 exit(Hooks.main(kind: .shutdown, argv: Array(CommandLine.arguments.dropFirst())))

@@ -1,5 +1,5 @@
 import Foundation
-import MHABackupCore
+import MHABackupCLI
 
 // Thin: parse argv in the core's CLI and exit with its code.
 exit(CLI.main(Array(CommandLine.arguments.dropFirst())))

@@ -1,5 +1,9 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 import MHABackupCore
+import MHABackupCLI
+import MHABackupSandbox
 import Testing
 
 /// Unpacks a physical backup's stream (decompress, mbstream -x) into a temp folder.

@@ -1,5 +1,9 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 import MHABackupCore
+import MHABackupCLI
+import MHABackupSandbox
 import Testing
 
 /// A second sandbox (127.0.0.31-33) that the failover scenarios may break and rebuild at will,

@@ -1,5 +1,9 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 import MHABackupCore
+import MHABackupCLI
+import MHABackupSandbox
 import Testing
 
 /// Prometheus metrics checked by the real tools: promtool (Debian `prometheus`) on our file, the

@@ -1,5 +1,9 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 import MHABackupCore
+import MHABackupCLI
+import MHABackupSandbox
 import Testing
 
 /// Point-in-time restores across real failovers (on the failover lab, 127.0.0.31-33): what a

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 @Suite("argv wipe: a password on MHA's command line shows as a fixed mask")
 struct ArgvWipeTests {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// INSTALL.md's configuration table and mha-samples/mha-backup.cnf against the parser's own list
 /// of sections and keys (`BackupConfig.schema`, and the `[host NAME]` keys), so a key added to the

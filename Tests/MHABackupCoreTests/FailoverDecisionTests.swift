@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 @Suite("shutdown_script: the exit code tells MHA only what is known")
 struct ShutdownDecisionTests {

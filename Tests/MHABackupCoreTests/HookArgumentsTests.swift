@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// MHA 0.58's hook argv exactly as captured (/work/shared/mha-facts/hook-calls-observed.md,
 /// variations-observed.md sections 1-3): one element per array entry, as the hook receives it.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// A private folder (mode 0700) with an MHA app.cnf whose servers are 127.0.0.250 and 127.0.0.251
 /// (nothing listens there) and an mha-backup.cnf whose state and store live inside it. Runs the

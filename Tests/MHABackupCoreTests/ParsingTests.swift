@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// Real captured outputs in `Fixtures/` (see Fixtures/SOURCES.md for where each came from).
 enum Fixture {

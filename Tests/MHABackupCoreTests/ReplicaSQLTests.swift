@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// The replication statements sent to a source after an aborted backup, per server, and the
 /// decision to restart its SQL thread, against the captured and documented outputs in Fixtures/.

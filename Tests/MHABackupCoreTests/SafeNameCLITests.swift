@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// The built `mha-backup` refuses a hostile name before it reads a config or reaches a host.
 @Suite("SafeName end to end: the built mha-backup", .serialized)

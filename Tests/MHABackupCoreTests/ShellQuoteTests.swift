@@ -1,5 +1,9 @@
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 @Suite("shell quoting for remote commands")
 struct ShellQuoteTests {

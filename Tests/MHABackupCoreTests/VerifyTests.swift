@@ -1,6 +1,10 @@
 import Foundation
 import Testing
+@testable import MHABackupBase
+@testable import MHABackupFailover
 @testable import MHABackupCore
+@testable import MHABackupCLI
+@testable import MHABackupSandbox
 
 /// A store built by hand in a temp folder: dumps compressed with the real `zstd`, physical backups
 /// whose stream is made with the real `mbstream -c`, manifests committed with `Catalog.commit`.

@@ -1,6 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import MHABackupBase
+import MHABackupFailover
 #endif
 
 /// What `binlog archive` does with one of the server's files.

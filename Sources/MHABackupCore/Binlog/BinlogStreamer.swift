@@ -2,6 +2,8 @@ import Dispatch
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import MHABackupBase
+import MHABackupFailover
 #endif
 
 /// What the stream does with one file in its folder.

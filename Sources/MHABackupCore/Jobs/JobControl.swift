@@ -1,4 +1,5 @@
 import Foundation
+import MHABackupBase
 
 /// Pause, resume and abort of registered jobs. Pause is SIGSTOP of the tool's process group here
 /// and of the remote shell's group on the source host; abort also kills the tool's server
@@ -53,7 +54,7 @@ public struct JobControl: Sendable {
             kill(-j.pgid, SIGKILL)
         }
         if let server = ctx.mha.server(named: j.sourceHost) {
-            BackupEngine.releaseSource(source: server, job: j, config: ctx.config, runner: runner)
+            JobRelease.releaseSource(source: server, job: j, config: ctx.config, runner: runner)
         }
         if ProcessRunner.isAlive(j.pid) && j.pid != getpid() {
             kill(j.pid, SIGTERM)

@@ -1,11 +1,6 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
+import MHABackupBase
 import Glibc
-#endif
 
 /// What the last `binlog archive` run saw of its source: the bytes the server listed that the
 /// archive (or the live stream's copy) did not hold when the run ended. The only figure of the

@@ -1,11 +1,6 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
-#if canImport(Glibc)
+import MHABackupBase
 import Glibc
-#endif
 import Dispatch
 
 /// Writes `[metrics] metrics_file`: the rendered text to a hidden temp file beside it (its name

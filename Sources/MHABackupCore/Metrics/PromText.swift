@@ -1,8 +1,5 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
+import MHABackupBase
 
 /// One metric family of Prometheus's text exposition format (version 0.0.4): a name, its HELP and
 /// TYPE, and its samples. node_exporter's textfile collector reads exactly this.

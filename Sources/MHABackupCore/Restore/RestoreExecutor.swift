@@ -2,6 +2,8 @@ import Dispatch
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import MHABackupBase
+import MHABackupFailover
 #endif
 
 /// What a restore did, step by step, with the time of each (RTO).

@@ -1,4 +1,6 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 
 extension RestorePlanner {
     /// A planner over this installation's catalog, timeline, binlog archive and stream folders.

@@ -1,4 +1,6 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 
 /// Where a restore stops.
 public enum RestoreTarget: Sendable, Equatable, CustomStringConvertible {

@@ -1,6 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import MHABackupBase
+import MHABackupFailover
 #endif
 
 /// A mariadbd we start on a restored datadir: loopback only (or no TCP at all), no binlog, no

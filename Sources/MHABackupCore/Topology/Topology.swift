@@ -1,4 +1,6 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 
 /// What one server said when asked.
 public struct ServerState: Sendable, Codable {
@@ -120,10 +122,10 @@ public struct Topology: Sendable, Codable {
 }
 
 /// A fixed-size array filled from concurrent work.
-final class LockedArray<T>: @unchecked Sendable {
+package final class LockedArray<T>: @unchecked Sendable {
     private var storage: [T]
     private let lock = NSLock()
-    init(count: Int) where T: ExpressibleByNilLiteral { storage = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
-    var values: [T] { lock.lock(); defer { lock.unlock() }; return storage }
+    package init(count: Int) where T: ExpressibleByNilLiteral { storage = Array(repeating: nil, count: count) }
+    package func set(_ i: Int, _ v: T) { lock.lock(); storage[i] = v; lock.unlock() }
+    package var values: [T] { lock.lock(); defer { lock.unlock() }; return storage }
 }

@@ -1,6 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import MHABackupBase
+import MHABackupFailover
 #endif
 
 /// The chain of event headers of a binlog file (v4: 4-byte magic, then events whose 19-byte header

@@ -1,4 +1,6 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 
 /// What `verify --level restore` found for one backup.
 public struct RestoreCheckResult: Codable, Sendable {

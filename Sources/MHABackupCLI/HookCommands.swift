@@ -1,0 +1,147 @@
+import Foundation
+import MHABackupBase
+import MHABackupFailover
+import MHABackupCore
+import MHABackupSandbox
+
+enum HookWorkerCommand {
+    static func run(_ ctx: Context, args: Arguments) throws {
+        guard let task = args.positional.first, let id = args["failover"] else {
+            throw MBError.usage("hook-worker needs a task (after-stop, after-report, after-switch) and --failover ID")
+        }
+        signal(SIGHUP, SIG_IGN)
+        let w = try HookWorker(ctx: ctx, failoverId: id, task: task)
+        // The detached worker, never the hook on MHA's path, refreshes the metrics.
+        defer { MetricsWriter.refresh(ctx.config, after: "hook-worker \(task)") }
+        switch task {
+        case "after-stop":
+            var attempt: Int? = nil
+            if args.has("salvage") {
+                // Begun by the hook (--attempt N), or a new attempt for a direct call.
+                attempt = try args["attempt"].map { a in
+                    guard let n = Int(a), n > 0 else { throw MBError.usage("option '--attempt' must be a positive number, got \(q(a))") }
+                    return n
+                } ?? FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock).beginSalvage(id).attempt
+            }
+            w.afterStop(salvageAttempt: attempt, salvageOnly: args.has("salvage-only"))
+            if let e = w.unrecorded {
+                w.audit.sync()
+                throw MBError(.cantCreate, "cannot record the salvage result in \(q(w.store.dir)): \(e)")
+            }
+        case "after-report": w.afterReport(conf: args["conf"], success: args.has("success"))
+        case "after-switch": w.afterSwitch()
+        default: throw MBError.usage("unknown hook-worker task \(q(task))")
+        }
+        w.audit.sync()
+    }
+}
+
+/// `mha-backup salvage [--failover ID]`: a new salvage attempt of that failover's dead master, in
+/// the foreground (the files of earlier attempts are kept; what is complete is not copied again).
+/// Exit 0 when done, 69 when the host cannot be reached, 1 on other failures.
+enum SalvageCommand {
+    static func run(_ ctx: Context, args: Arguments) throws {
+        let store = FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock)
+        let id: String
+        if let f = args["failover"] {
+            try SafeName.check(f, .id, what: "option '--failover'")
+            id = f
+        } else {
+            guard let last = store.all().last(where: { $0.kind == .failover }) else {
+                throw MBError(.noInput, "no failover on record in \(q(store.dir))")
+            }
+            id = last.id
+        }
+        guard store.load(id) != nil else { throw MBError(.noInput, "no failover record \(q(id)) in \(q(store.dir))") }
+        let a = try store.beginSalvage(id)
+        guard a.start else {
+            throw MBError(.busy, "salvage attempt \(a.attempt) of \(q(id)) is running (its worker is alive); wait for it")
+        }
+        let w = try HookWorker(ctx: ctx, failoverId: id, task: "salvage")
+        let state = w.runSalvage(attempt: a.attempt)
+        w.audit.sync()
+        let s = store.load(id)?.salvage
+        if state == .done {
+            print("salvage of \(id): done (attempt \(a.attempt)), \(s?.files.count ?? 0) file(s) in all, last \(s?.lastFile ?? "-"):\(s?.lastPosition.map(String.init) ?? "-")")
+            return
+        }
+        let msg = s?.message ?? "failed"
+        throw MBError(msg.contains("ssh") || msg.contains("connect") ? .unavailable : .failed, "salvage of \(q(id)) failed: \(msg)")
+    }
+}
+
+enum AuditCommand {
+    static func run(_ ctx: Context, args: Arguments) throws {
+        let events = AuditLog(path: ctx.config.auditPath).read()
+        var id = args["failover"]
+        if id == nil && (args.has("last") || args.positional.isEmpty) {
+            id = events.last(where: { $0.failoverId != nil })?.failoverId
+        }
+        guard let id else { throw MBError(.noInput, "no failover in the audit trail \(q(ctx.config.auditPath))") }
+        let story = events.filter { $0.failoverId == id }.sorted { $0.time < $1.time }
+        guard !story.isEmpty else { throw MBError(.noInput, "no audit events for failover \(q(id))") }
+        if args.has("json") {
+            print(JSON.string(story))
+            return
+        }
+        let rec = FailoverStore(stateDir: ctx.config.stateDir).load(id)
+        print("failover \(id)" + (rec.map { ": \($0.kind.rawValue) of \($0.deadMaster.host)\($0.newMaster.map { " to \($0.host)" } ?? ""), \($0.status.rawValue)" } ?? ""))
+        let t0 = story[0].time
+        for e in story {
+            let rel = String(format: "+%7.3fs", e.time.timeIntervalSince(t0))
+            let dur = e.durationMs.map { " (\($0) ms)" } ?? ""
+            let code = e.exitCode.map { " exit=\($0)" } ?? ""
+            print("\(rel)  \(e.hook) \(e.phase)  \(e.action)\(e.host.map { " [\($0)]" } ?? ""): \(e.outcome)\(dur)\(code)\(e.message.map { " — \($0)" } ?? "")")
+        }
+    }
+}
+
+/// `mha-backup status`: the short answer to "is everything all right after that failover?".
+public struct StatusReport: Codable, Sendable {
+    public var master: String?
+    public var timeline: String?
+    public var fence: String?
+    public var openFailover: String?
+    public var lastFailover: String?
+    public var activeJobs: [String]
+    public var lastBackup: String?
+    public var problems: [String]
+}
+
+enum StatusCommand {
+    static func run(_ ctx: Context, json: Bool) throws {
+        let topo = Topology.discover(ctx.mha, config: ctx.config)
+        let now = ctx.clock.now()
+        let store = FailoverStore(stateDir: ctx.config.stateDir)
+        let last = store.all().last
+        let backups = Catalog(dir: ctx.config.backupsDir).all()
+        var problems = FailoverHealth.problems(ctx, topology: topo)
+        if topo.master == nil { problems.append("no master found") }
+        if let f = Fence.load(ctx.config.fencePath), f.isStale(now: now) { problems.append(f.describe(path: ctx.config.fencePath, now: now)) }
+        if let tl = try? Timeline.load(ctx.config.timelinePath), let c = tl.current, let m = topo.master, c.masterHost != m.server.hostname {
+            problems.append("the catalog follows \(q(c.masterHost)) but the live master is \(q(m.server.hostname))")
+        }
+        let r = StatusReport(
+            master: topo.master?.server.key,
+            timeline: (try? Timeline.load(ctx.config.timelinePath))?.current.map { "\($0.id) on \($0.masterHost):\($0.masterPort) since \(iso8601($0.since))" },
+            fence: Fence.load(ctx.config.fencePath).map { $0.describe(path: ctx.config.fencePath, now: now) },
+            openFailover: store.open.map { "\($0.id) (\($0.kind.rawValue) of \($0.deadMaster.host), opened \(Int(now.timeIntervalSince($0.openedAt))) s ago)" },
+            lastFailover: last.map { "\($0.id): \($0.kind.rawValue) of \($0.deadMaster.host)\($0.newMaster.map { " to \($0.host)" } ?? ""), \($0.status.rawValue)" },
+            activeJobs: JobRegistry(dir: ctx.config.jobsDir).active().map { "\($0.id) \($0.state.rawValue) \($0.phase.rawValue) on \($0.sourceHost)" },
+            lastBackup: backups.last(where: { $0.status == .complete }).map { "\($0.id) \($0.type.rawValue) \($0.method.rawValue) of \($0.sourceHost), timeline \($0.timeline.map(String.init) ?? "-")" },
+            problems: problems)
+        if json {
+            print(JSON.string(r))
+        } else {
+            print("master:        \(r.master ?? "NONE")")
+            print("timeline:      \(r.timeline ?? "none yet")")
+            print("fence:         \(r.fence ?? "down")")
+            print("open failover: \(r.openFailover ?? "none")")
+            print("last failover: \(r.lastFailover ?? "none")")
+            print("jobs:          \(r.activeJobs.isEmpty ? "none" : r.activeJobs.joined(separator: "; "))")
+            print("last backup:   \(r.lastBackup ?? "none")")
+            if r.problems.isEmpty { print("OK") } else { for p in r.problems { print("PROBLEM: \(p)") } }
+        }
+        if !problems.isEmpty { throw CLI.CommandExit(code: ExitCode.checkProblems.rawValue) }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import MHABackupBase
+
+/// The base layer's stand-ins for full Foundation (the hooks link FoundationEssentials only),
+/// checked against Foundation itself.
+@Suite("Essentials: what the base does without full Foundation")
+struct EssentialsTests {
+    @Test("ISO 8601 with milliseconds prints as Foundation's formatter and parses back")
+    func iso8601() throws {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        for t in [0.0, 1.5, 817_852_039.654, 1_796_000_000.999, 951_782_400.001 /* 2000-02-29 */, -1.25] {
+            let d = Date(timeIntervalSinceReferenceDate: t)
+            #expect(ISO8601.format(d) == f.string(from: d), "t=\(t)")
+            let back = try #require(ISO8601.parse(ISO8601.format(d)))
+            #expect(abs(back.timeIntervalSince(d)) < 0.001)
+        }
+        #expect(ISO8601.parse("2026-12-01T21:07:19Z") == Date(timeIntervalSince1970: 1_796_159_239))
+        #expect(ISO8601.parse("2026-12-01T22:07:19+01:00") == Date(timeIntervalSince1970: 1_796_159_239))
+        #expect(ISO8601.parse("2026-12-01T20:37:19-0030") == Date(timeIntervalSince1970: 1_796_159_239))
+        for bad in ["", "2026-12-01", "2026-13-01T00:00:00Z", "2026-12-01T21:07:19", "2026-12-01T21:07:19Zx", "2026-12-01T21:07:19.Z"] {
+            #expect(ISO8601.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("Path.base and Path.dir answer what NSString's path components answered")
+    func paths() {
+        // (Foundation 6.3's NSString path methods trap on some of these, so the answers are written out.)
+        let cases: [(String, String, String)] = [("/a/b/c", "c", "/a/b"), ("/a/b/", "b", "/a"), ("a", "a", ""), ("/a", "a", "/"),
+                                                 ("/", "/", "/"), ("a/b", "b", "a"), ("/var/lib/x.json", "x.json", "/var/lib"),
+                                                 ("rel/dir/", "dir", "rel")]
+        for (p, base, dir) in cases {
+            #expect(Path.base(p) == base, "base of \(p)")
+            #expect(Path.dir(p) == dir, "dir of \(p)")
+        }
+    }
+
+    @Test("trimmed and trimmedBlanks agree with trimmingCharacters")
+    func trimming() {
+        for s in ["", "  ", " a b ", "\tx\n", "\n\n y \r\n", "z"] {
+            #expect(s.trimmed() == s.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(s.trimmedBlanks() == s.trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    @Test("padded, hex and oneDecimal print as String(format:)")
+    func numbers() {
+        #expect(padded(0o640, width: 4, radix: 8) == String(format: "%04o", 0o640))
+        #expect(padded(0xabc, width: 6, radix: 16) == String(format: "%06x", 0xabc))
+        #expect(hex([0, 1, 0xab, 0xff]) == "0001abff")
+        for v in [0.0, 1.04, 1.06, 12.34, 1023.99, 99.96, -3.14] {
+            #expect(oneDecimal(v) == String(format: "%.1f", v), "\(v)")
+        }
+    }
+
+    @Test("the password mask works with the standard library's Regex, case-insensitively")
+    func redaction() {
+        #expect(Redaction.redact(text: "x PASSWORD=abc y") == "x PASSWORD=\(Redaction.mask) y")
+        #expect(Redaction.redact(text: "passwd: 'a b' end") == "passwd: \(Redaction.mask) end")
+        #expect(ToolOutput.matches(#"id=(\d+)"#, in: "ID=1 id=22") == ["1", "22"])
+    }
+}
