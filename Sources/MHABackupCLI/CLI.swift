@@ -108,7 +108,7 @@ public enum CLI {
             let a = try Arguments(rest, valued: ["config"], flags: ["json"])
             try StatusCommand.run(try ctx(a), json: a.has("json"))
         case "hook-worker":
-            let a = try Arguments(rest, valued: ["config", "failover", "conf", "attempt"], flags: ["salvage", "success", "salvage-only"])
+            let a = try Arguments(rest, valued: WorkerRequest.valuedOptions.union(["config"]), flags: WorkerRequest.flagOptions)
             try HookWorkerCommand.run(try ctx(a), args: a)
         case "salvage":
             let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last"])

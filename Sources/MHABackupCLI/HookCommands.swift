@@ -6,31 +6,25 @@ import MHABackupSandbox
 
 enum HookWorkerCommand {
     static func run(_ ctx: Context, args: Arguments) throws {
-        guard let task = args.positional.first, let id = args["failover"] else {
-            throw MBError.usage("hook-worker needs a task (after-stop, after-report, after-switch) and --failover ID")
-        }
+        let r = try WorkerRequest.parse(task: args.positional.first, options: args.options, flags: args.flags)
         signal(SIGHUP, SIG_IGN)
-        let w = try HookWorker(ctx: ctx, failoverId: id, task: task)
+        let w = try HookWorker(ctx: ctx, failoverId: r.failoverId, task: r.task)
         // The detached worker, never the hook on MHA's path, refreshes the metrics.
-        defer { MetricsWriter.refresh(ctx.config, after: "hook-worker \(task)") }
-        switch task {
-        case "after-stop":
+        defer { MetricsWriter.refresh(ctx.config, after: "hook-worker \(r.task.rawValue)") }
+        switch r.task {
+        case .afterStop, .salvage:
             var attempt: Int? = nil
-            if args.has("salvage") {
+            if r.salvage || r.task == .salvage {
                 // Begun by the hook (--attempt N), or a new attempt for a direct call.
-                attempt = try args["attempt"].map { a in
-                    guard let n = Int(a), n > 0 else { throw MBError.usage("option '--attempt' must be a positive number, got \(q(a))") }
-                    return n
-                } ?? FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock).beginSalvage(id).attempt
+                attempt = try r.attempt ?? FailoverStore(stateDir: ctx.config.stateDir, clock: ctx.clock).beginSalvage(r.failoverId).attempt
             }
-            w.afterStop(salvageAttempt: attempt, salvageOnly: args.has("salvage-only"))
+            w.afterStop(salvageAttempt: attempt, salvageOnly: r.salvageOnly || r.task == .salvage)
             if let e = w.unrecorded {
                 w.audit.sync()
                 throw MBError(.cantCreate, "cannot record the salvage result in \(q(w.store.dir)): \(e)")
             }
-        case "after-report": w.afterReport(conf: args["conf"], success: args.has("success"))
-        case "after-switch": w.afterSwitch()
-        default: throw MBError.usage("unknown hook-worker task \(q(task))")
+        case .afterReport: w.afterReport(conf: r.conf, success: r.success)
+        case .afterSwitch: w.afterSwitch()
         }
         w.audit.sync()
     }
@@ -57,7 +51,7 @@ enum SalvageCommand {
         guard a.start else {
             throw MBError(.busy, "salvage attempt \(a.attempt) of \(q(id)) is running (its worker is alive); wait for it")
         }
-        let w = try HookWorker(ctx: ctx, failoverId: id, task: "salvage")
+        let w = try HookWorker(ctx: ctx, failoverId: id, task: .salvage)
         let state = w.runSalvage(attempt: a.attempt)
         w.audit.sync()
         let s = store.load(id)?.salvage
@@ -91,7 +85,7 @@ enum AuditCommand {
             let rel = String(format: "+%7.3fs", e.time.timeIntervalSince(t0))
             let dur = e.durationMs.map { " (\($0) ms)" } ?? ""
             let code = e.exitCode.map { " exit=\($0)" } ?? ""
-            print("\(rel)  \(e.hook) \(e.phase)  \(e.action)\(e.host.map { " [\($0)]" } ?? ""): \(e.outcome)\(dur)\(code)\(e.message.map { " — \($0)" } ?? "")")
+            print("\(rel)  \(e.hook) \(e.phase)  \(e.action)\(e.host.map { " [\($0)]" } ?? ""): \(e.outcome.rawValue)\(dur)\(code)\(e.message.map { " — \($0)" } ?? "")")
         }
     }
 }

@@ -45,7 +45,7 @@ enum RestoreCommand {
         let r = try exec.run()
         let audit = AuditLog(path: ctx.config.auditPath)
         audit.append(AuditEvent(time: ctx.clock.now(), failoverId: nil, hook: "mha-backup", phase: "restore",
-                                action: "restore to \(plan.target)", outcome: "ok", durationMs: Int(r.seconds * 1000),
+                                action: "restore to \(plan.target)", outcome: .ok, durationMs: Int(r.seconds * 1000),
                                 message: "into \(r.targetDir) from \(r.chain.joined(separator: " + ")); \(plan.segments.count) binlog segment(s)"))
         if args.has("json") { print(JSON.string(r)); return }
         for w in r.warnings { eprint("mha-backup: restore: warning: \(w)") }

@@ -288,7 +288,7 @@ struct FaultIntegrationTests {
         #expect(salvage.finishedAt != nil)
         #expect(!(salvage.message ?? "").contains("\n"), "\(salvage.message ?? "")")
         let audit = AuditLog(path: ctx.config.auditPath).read().filter { $0.failoverId == rec.id && $0.action == "salvage binlogs" }
-        #expect(audit.last?.outcome == "failed", "\(audit)")
+        #expect(audit.last?.outcome == .failed, "\(audit)")
         try Self.checkAfter(landing, error: salvage.message, archive: archive, before: before, big: big, store: s)
     }
 

@@ -217,7 +217,7 @@ struct HookFaultScenarioTests {
                 #expect(lab.waitFinished(worker, timeout: 10), "\(what): the worker did not stop with the failover closed")
                 let audit = AuditLog(path: ctx.config.auditPath).read().filter { $0.failoverId == rec.id }
                 #expect(!audit.isEmpty, "\(what): no audit of \(rec.id); worker: \((try? String(contentsOfFile: "\(dir)/worker.out", encoding: .utf8)) ?? "-")")
-                #expect(audit.contains { $0.action == "kill foreign lock holder" && $0.outcome == "ok" && ($0.message ?? "").contains("session \(holderId)") },
+                #expect(audit.contains { $0.action == "kill foreign lock holder" && $0.outcome == .ok && ($0.message ?? "").contains("session \(holderId)") },
                         "\(what): \(audit.map { "\($0.action): \($0.message ?? "")" })")
                 #expect(audit.contains { $0.action == "foreign lock" && ($0.message ?? "").contains(plugin ? "metadata_lock_info]" : "inferred") },
                         "\(what): \(audit.map { "\($0.action): \($0.message ?? "")" })")
@@ -266,7 +266,7 @@ struct HookFaultScenarioTests {
         #expect(took < 90, "the failover took \(Int(took)) s")
         let rec = try lab.lastFailover()
         let audit = try lab.audit(rec.id)
-        #expect(audit.contains { $0.action == "kill foreign lock holder" && $0.outcome == "ok" && ($0.message ?? "").contains("'tool'") },
+        #expect(audit.contains { $0.action == "kill foreign lock holder" && $0.outcome == .ok && ($0.message ?? "").contains("'tool'") },
                 "\(audit.map { "\($0.action): \($0.message ?? "")" })")
         if let n = new {
             #expect(try lab.sql(n, "SELECT COUNT(*) AS n FROM lab.t WHERE v LIKE 'under-ftwrl-%'").first?.first("n") == "3")
@@ -293,7 +293,7 @@ struct HookFaultScenarioTests {
             #expect(tl.current?.masterHost == newMaster, "without \(wiring): the timeline follows \(tl.current?.masterHost ?? "-")")
             #expect(tl.current?.promotion != nil, "no promotion point recorded at report")
             let audit = try lab.audit(rec.id)
-            #expect(audit.contains { $0.action == "re-point" && $0.outcome == "ok" })
+            #expect(audit.contains { $0.action == "re-point" && $0.outcome == .ok })
             #expect(audit.contains { $0.action == "promotion recorded" && ($0.message ?? "").contains("report time") })
             #expect(Fence.load(ctx.config.fencePath) == nil)
             if let full = done.fullBackupJob {

@@ -61,3 +61,36 @@ struct EssentialsTests {
         #expect(ToolOutput.matches(#"id=(\d+)"#, in: "ID=1 id=22") == ["1", "22"])
     }
 }
+
+@Suite("WorkerRequest: the hook's request to its worker, rendered and parsed by the same code")
+struct WorkerRequestTests {
+    @Test("every task and option survives argv and back")
+    func roundTrip() throws {
+        let cases = [
+            WorkerRequest(.afterStop, failoverId: "20261201T210000Z-abc123", salvage: true, attempt: 2),
+            WorkerRequest(.afterStop, failoverId: "f1", salvage: true, attempt: 1, salvageOnly: true),
+            WorkerRequest(.afterReport, failoverId: "f2", conf: "/etc/mha/app1.cnf", success: true),
+            WorkerRequest(.afterSwitch, failoverId: "f3"),
+            WorkerRequest(.salvage, failoverId: "f4"),
+        ]
+        for r in cases {
+            var opts: [String: String] = [:]
+            var flags: Set<String> = []
+            var i = 1
+            let a = r.argv
+            while i < a.count {
+                let k = String(a[i].dropFirst(2))
+                if WorkerRequest.valuedOptions.contains(k) { opts[k] = a[i + 1]; i += 2 } else { flags.insert(k); i += 1 }
+            }
+            #expect(try WorkerRequest.parse(task: a[0], options: opts, flags: flags) == r)
+        }
+    }
+
+    @Test("an unknown task, a missing id and a bad attempt are usage errors (64)")
+    func errors() {
+        for (task, opts) in [("after-lunch", ["failover": "x"]), ("after-stop", [:]), ("after-stop", ["failover": "x", "attempt": "0"])] {
+            #expect(throws: MBError.self) { try WorkerRequest.parse(task: task, options: opts, flags: []) }
+            #expect((try? WorkerRequest.parse(task: task, options: opts, flags: [])) == nil)
+        }
+    }
+}

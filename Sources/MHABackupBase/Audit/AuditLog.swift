@@ -2,6 +2,13 @@ import FoundationEssentials
 import Glibc
 import Dispatch
 
+/// How a step ended, as the audit trail and `mha-backup audit` spell it.
+public enum AuditOutcome: String, Codable, Sendable, CaseIterable {
+    case ok, failed, skipped, warning, info
+    /// A dry run's step: what the real run would do.
+    case planned
+}
+
 /// One step of a failover (or of any hook call), as recorded in the audit trail.
 public struct AuditEvent: Codable, Sendable, Equatable {
     public var time: Date
@@ -10,8 +17,7 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var phase: String
     public var action: String
     public var host: String?
-    /// ok, failed, skipped, planned (dry run), info, warning
-    public var outcome: String
+    public var outcome: AuditOutcome
     public var durationMs: Int?
     public var exitCode: Int32?
     public var args: [String]?
@@ -19,7 +25,7 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var pid: Int32
 
     public init(time: Date, failoverId: String?, hook: String, phase: String, action: String, host: String? = nil,
-                outcome: String, durationMs: Int? = nil, exitCode: Int32? = nil, args: [String]? = nil,
+                outcome: AuditOutcome, durationMs: Int? = nil, exitCode: Int32? = nil, args: [String]? = nil,
                 message: String? = nil, pid: Int32 = getpid()) {
         self.time = time
         self.failoverId = failoverId

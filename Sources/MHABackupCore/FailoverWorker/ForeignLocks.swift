@@ -143,7 +143,7 @@ extension HookWorker {
                         if !named.contains(k) {
                             named.insert(k)
                             let how = scan.exact ? "metadata_lock_info" : "no metadata_lock_info: inferred, \(scan.waiters.count) session(s) waiting: \(scan.waiters.prefix(3).joined(separator: "; "))"
-                            log("foreign lock", host: s.hostname, outcome: "warning",
+                            log("foreign lock", host: s.hostname, outcome: .warning,
                                 message: "\(hld) [\(how)]" + (hooks.killForeignBackupLocks
                                     ? "; killed if still held after \(Int(hooks.foreignLockGrace)) s"
                                     : " (kill_foreign_backup_locks = no: left alone; MHA waits for it)"))
@@ -158,7 +158,7 @@ extension HookWorker {
                         let t0 = Date()
                         let ok = (try? MySQLClient(server: s, config: c).execute("KILL \(hld.id)")) != nil
                         if ok { killed.insert(k) }
-                        log("kill foreign lock holder", host: s.hostname, outcome: ok ? "ok" : "failed", started: t0,
+                        log("kill foreign lock holder", host: s.hostname, outcome: ok ? .ok : .failed, started: t0,
                             message: "\(hld) after \(Int(hooks.foreignLockGrace)) s")
                     }
                 }

@@ -56,7 +56,7 @@ public final class HookContext: @unchecked Sendable {
     }
 
     /// Records a step in the audit trail (and says it).
-    public func record(_ action: String, host: String? = nil, outcome: String, started: Date? = nil, exitCode: Int32? = nil,
+    public func record(_ action: String, host: String? = nil, outcome: AuditOutcome, started: Date? = nil, exitCode: Int32? = nil,
                        message: String? = nil, withArgs: Bool = false, quiet: Bool = false) {
         let now = clock.now()
         // A rehearsal changes nothing, the audit trail included: it only says what it would do.
@@ -73,29 +73,29 @@ public final class HookContext: @unchecked Sendable {
     /// (detached). One per failover and `kind`: a repeat is audited, not sent again.
     public func alert(_ severity: String, _ summary: String, details: String = "", kind: String? = nil) {
         guard let c = ctx?.config, !dryRun else {
-            record("alert", outcome: "warning", message: "\(severity): \(summary)")
+            record("alert", outcome: .warning, message: "\(severity): \(summary)")
             return
         }
         let sent = Alerts.raise(config: c, severity: severity, summary: summary, details: details, failoverId: failoverId,
                                 kind: kind, now: clock.now())
-        record("alert", outcome: sent ? "warning" : "skipped", message: "\(severity): \(summary)\(sent ? "" : " (already raised for this failover)")")
+        record("alert", outcome: sent ? .warning : .skipped, message: "\(severity): \(summary)\(sent ? "" : " (already raised for this failover)")")
     }
 
     /// Spawns `mha-backup hook-worker ...` detached (new session, fds above 2 closed by spawn).
     /// Through util-linux's small `setsid -f` when there is one: posix_spawn waits until the child
     /// has exec'd, and exec of the big worker costs milliseconds on MHA's path; setsid's does not.
     /// The pid returned is then setsid's; the worker records its own.
-    public func spawnWorker(_ args: [String]) -> pid_t? {
+    public func spawnWorker(_ request: WorkerRequest) -> pid_t? {
         let bin = "\(binDir)/mha-backup"
         guard let c = ctx else { return nil }
-        let argv = [bin, "--config", c.config.path, "hook-worker"] + args
+        let argv = [bin, "--config", c.config.path, "hook-worker"] + request.argv
         let setsid = ["/usr/bin/setsid", "/bin/setsid"].first { FileManager.default.isExecutableFile(atPath: $0) }
         do {
             let pid = try ProcessRunner.spawnDetached(Command(setsid.map { [$0, "-f"] + argv } ?? argv),
                                                       logFile: c.config.stateDir + "/hook-worker.log")
             return pid
         } catch {
-            record("spawn worker", outcome: "failed", message: "\(error)")
+            record("spawn worker", outcome: .failed, message: "\(error)")
             return nil
         }
     }
