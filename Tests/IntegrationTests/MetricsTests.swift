@@ -144,7 +144,7 @@ struct MetricsIntegrationTests {
         #expect(used.count >= 25)
     }
 
-    @Test("a real node_exporter on a loopback port reads our file: node_textfile_scrape_error 0 and our series; a broken file gives 1")
+    @Test("a real node_exporter on a loopback port reads our file (not our temp file): node_textfile_scrape_error 0 and our series; a broken .prom gives 1")
     func nodeExporter() throws {
         let exporter = try Self.program("prometheus-node-exporter", package: "prometheus-node-exporter")
         let curl = try Self.program("curl", package: "curl")
@@ -155,6 +155,8 @@ struct MetricsIntegrationTests {
         let w = try h.run(["--config", cnf, "metrics"])
         #expect(w.code == 0, "\(w.stderr)")
 
+        // A half-written temp file of ours (the name AtomicFile gives it) is not read: only *.prom is.
+        try "mha_backup_half{ 1\n".write(toFile: dir + "/.mha_backup.prom.tmp.1.2", atomically: false, encoding: .utf8)
         let port = try Self.freePort()
         let pid = try ProcessRunner.spawnDetached(Command([exporter, "--collector.disable-defaults", "--collector.textfile",
                                                            "--collector.textfile.directory=\(dir)", "--web.listen-address=127.0.0.1:\(port)"]),
