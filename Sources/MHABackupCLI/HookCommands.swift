@@ -87,6 +87,7 @@ enum AuditCommand {
             let code = e.exitCode.map { " exit=\($0)" } ?? ""
             print("\(rel)  \(e.hook) \(e.phase)  \(e.action)\(e.host.map { " [\($0)]" } ?? ""): \(e.outcome.rawValue)\(dur)\(code)\(e.message.map { " — \($0)" } ?? "")")
         }
+        if let held = HeldMHA(story) { print(held.line) }
     }
 }
 
@@ -137,5 +138,22 @@ enum StatusCommand {
             if r.problems.isEmpty { print("OK") } else { for p in r.problems { print("PROBLEM: \(p)") } }
         }
         if !problems.isEmpty { throw CLI.CommandExit(code: ExitCode.checkProblems.rawValue) }
+    }
+}
+
+/// How long our hooks held MHA in one failover: each hook call's own wall time (its `hook exit`
+/// event), per phase and in total. The chained site scripts run inside those calls.
+struct HeldMHA {
+    var calls: [(hook: String, phase: String, ms: Int)]
+    var totalMs: Int { calls.reduce(0) { $0 + $1.ms } }
+
+    init?(_ story: [AuditEvent]) {
+        calls = story.filter { $0.action == Hooks.exitAction && $0.hook != "worker" }
+            .compactMap { e in e.durationMs.map { (e.hook, e.phase, $0) } }
+        if calls.isEmpty { return nil }
+    }
+
+    var line: String {
+        "our hooks held MHA \(totalMs) ms: " + calls.map { "\($0.hook) \($0.phase) \($0.ms) ms" }.joined(separator: ", ")
     }
 }

@@ -114,6 +114,37 @@ struct HookFaultScenarioTests {
         #expect(stop.code == 0, "\(stop.stderr)")
     }
 
+    @Test("shutdown_script's status opens one ssh connection; the kill goes over it (a direct connection would fail here) and the failover's worker closes it")
+    func keptSSHConnection() throws {
+        try lab.fresh()
+        let ctx = try lab.context()
+        let mux = SSHMux(stateDir: ctx.config.stateDir)
+        let target = SSHTarget(user: "root", host: lab.h1, port: 22, options: [])
+        defer { mux.closeAll() }
+        let st = try hook("shutdown", ["--command=status", "--ssh_user=root", "--host=\(lab.h1)", "--ip=\(lab.h1)",
+                                       "--ssh_options=\(sshOptions)"])
+        #expect(st.code == 0, "\(st.stderr)")
+        let end = Date().addingTimeInterval(20)
+        while !mux.isLive(target), Date() < end { usleep(100_000) }
+        #expect(mux.isLive(target), "no live master connection 20 s after the status call")
+        // A second status call (the other hook's, or a re-run) neither fails nor opens a second one.
+        #expect(try hook("shutdown", ["--command=status", "--ssh_user=root", "--host=\(lab.h1)", "--ip=\(lab.h1)",
+                                      "--ssh_options=\(sshOptions)"]).code == 0)
+        let masters = try ProcessRunner().run(Command(["pgrep", "-fc", "ControlPath=\(mux.socket(for: target)) "]), timeout: 5)
+        #expect(masters.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "master processes: \(masters.stdoutString)")
+        // ProxyCommand=false makes every new connection fail: exit 10 proves the kill used the kept one.
+        let kill = try hook("shutdown", shutdownArgv(lab.h1, sshOptions: sshOptions + " -o ProxyCommand=false"))
+        #expect(kill.code == 10, "exit \(kill.code): \(kill.stderr)")
+        #expect(!alive(lab.h1))
+        let exits = AuditLog(path: ctx.config.auditPath).read().filter { $0.action == Hooks.exitAction && $0.hook == "shutdown" }
+        #expect(exits.last?.exitCode == 10 && exits.last?.durationMs != nil, "\(exits)")
+        // What the report's worker does when it closes the failover.
+        #expect(mux.closeAll() == 1)
+        #expect(!mux.isLive(target))
+        let left = try ProcessRunner().run(Command(["pgrep", "-f", "ControlPath=\(mux.socket(for: target)) "]), timeout: 5)
+        #expect(left.stdoutString.isEmpty, "left: \(left.stdoutString)")
+    }
+
     @Test("a host not in mha_conf is refused in every phase: no record, no fence, no timeline change")
     func unknownHosts() throws {
         try lab.fresh()

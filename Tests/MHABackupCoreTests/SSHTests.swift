@@ -207,3 +207,29 @@ struct HostNameTests {
         }
     }
 }
+
+@Suite("SSHMux: the kept connection's names and options")
+struct SSHMuxTests {
+    let t = SSHTarget(user: "root", host: "db-master-01.example.com", port: 2222, options: ["-o", "ServerAliveInterval=60", "-i", "/k"])
+
+    @Test("one short socket per user, host and port, inside state_dir/ssh-mux")
+    func socket() {
+        let m = SSHMux(stateDir: "/var/lib/mha-backup/app1/state")
+        let s = m.socket(for: t)
+        #expect(s.hasPrefix("/var/lib/mha-backup/app1/state/ssh-mux/"))
+        #expect(s.utf8.count + 17 < 108, "sun_path: \(s)")
+        #expect(s != m.socket(for: SSHTarget(user: "root", host: t.host, port: 22, options: [])))
+        #expect(s == m.socket(for: SSHTarget(user: "root", host: t.host, port: 2222, options: ["-v"])), "options do not name the socket")
+    }
+
+    @Test("a client never becomes a master; the master's keep-alive options come before the site's (ssh keeps the first)")
+    func options() {
+        let m = SSHMux(stateDir: "/s")
+        #expect(m.clientOptions(for: t) == ["-o", "ControlPath=\(m.socket(for: t))", "-o", "ControlMaster=no"])
+        let a = m.masterArgv(for: t)
+        let ours = a.firstIndex(of: "ServerAliveInterval=2")!, theirs = a.firstIndex(of: "ServerAliveInterval=60")!
+        #expect(ours < theirs)
+        #expect(a.contains("ControlPersist=yes") && a.contains("-N"))
+        #expect(Array(a.suffix(3)) == ["-p", "2222", "root@db-master-01.example.com"])
+    }
+}

@@ -101,6 +101,10 @@ public struct BackupConfig: Sendable {
     public var sshOptions: [String] = []
     public var sshIdentity: String?
     public var sshKnownHosts: String?
+    /// `[ssh] control_master`: keep one ssh connection to the master open (OpenSSH ControlMaster
+    /// under state_dir/ssh-mux), so shutdown_script's kill does not pay a connection set-up on
+    /// MHA's path. Opened by the status calls at manager start, closed after the failover.
+    public var sshControlMaster = true
     public var clientTimeout: TimeInterval = 10
     public var fenceTTL: TimeInterval = 3600
 
@@ -161,7 +165,7 @@ public struct BackupConfig: Sendable {
         "mha-backup": ["mha_conf", "credentials", "state_dir", "store_dir", "flavor"],
         "backup": ["source", "method", "compression", "compression_level", "max_parallel", "nice", "ionice_class",
                    "ionice_level", "timeout", "remote_tmpdir", "remote_credentials", "fence_ttl", "throttle", "tool_options", "safe_slave_backup"],
-        "ssh": ["connect_timeout", "identity", "known_hosts", "options"],
+        "ssh": ["connect_timeout", "identity", "known_hosts", "options", "control_master"],
         "client": ["timeout"],
         "binlog": ["stream_server_id", "timeout", "stream_max_restarts"],
         "restore": ["scratch_dir", "use_memory", "buffer_pool"],
@@ -308,6 +312,7 @@ public struct BackupConfig: Sendable {
             default: throw MBError.config("\(p):\(e.line): \(q(key)) must be yes or no, got \(q(e.value))")
             }
         }
+        if let b = try bool("ssh", "control_master") { c.sshControlMaster = b }
         if let e = opt("hooks", "on_failover") {
             guard let v = HookSettings.OnFailover(rawValue: e.value) else {
                 throw MBError.config("\(p):\(e.line): 'on_failover' must be pause or abort, got \(q(e.value))")

@@ -20,6 +20,10 @@ extension HookWorker {
         if let f = Fence.lift(at: ctx.config.fencePath) {
             log("fence down", outcome: .ok, message: "was up \(Int(f.age(now: ctx.clock.now()))) s")
         }
+        // The kept ssh connection served the old master's fencing; the manager's next start opens
+        // one to the new master.
+        let closed = SSHMux(stateDir: ctx.config.stateDir).closeAll(runner: runner)
+        if closed > 0 { log("close ssh connections", outcome: .ok, message: "\(closed) kept for shutdown_script's kill") }
         if fullBackup {
             let id = "\(Catalog.newId(type: .full, at: ctx.clock.now()))-after-\(rec.kind == .switchover ? "switch" : "failover")"
             let bin = CommandLine.arguments[0]

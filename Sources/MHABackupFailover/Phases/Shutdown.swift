@@ -73,11 +73,19 @@ extension HookRunner {
         return .success(SSHTarget(user: user, host: host, port: m.sshPort ?? 22, options: opts))
     }
 
+    /// The target with the master connection's client options first, when `control_master = yes`.
+    func overMux(_ t: SSHTarget) -> SSHTarget {
+        guard let c = config, c.sshControlMaster else { return t }
+        var m = t
+        m.options = SSHMux(stateDir: c.stateDir).clientOptions(for: t) + t.options
+        return m
+    }
+
     func killOverSSH(_ m: HookServer) -> ShutdownDecision.Kill {
         let ssh: SSHTarget
         switch sshTarget(m) {
         case .failure(let k): return k
-        case .success(let s): ssh = s
+        case .success(let s): ssh = overMux(s)
         }
         // The pid file MHA knows (master_pid_file), else every mysqld/mariadbd on that host.
         let remote: RemoteCommand
@@ -101,7 +109,7 @@ extension HookRunner {
         switch sshTarget(m) {
         case .failure(let k): return k
         case .success(let ssh):
-            let r = try? h.runner.run(ssh.command(RemoteCommand(["true"])), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 5))
+            let r = try? h.runner.run(overMux(ssh).command(RemoteCommand(["true"])), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 5))
             return r?.succeeded == true ? .done : .sshFailed(r?.failureSummary ?? "ssh could not be started")
         }
     }

@@ -37,8 +37,23 @@ extension HookRunner {
             return 1
         }
         if h.dryRun { h.say("plan: status check only (changes nothing)") }
+        openMasterConnection(ctx)
         guard let c = chainPath, !h.dryRun else { return 0 }
         let r = ChainRun(path: c, argv: chainArgv, timeout: 60).wait()
         return r
+    }
+
+    /// shutdown_script's status (at manager start) opens the ssh connection its kill will use in
+    /// a failover (`[ssh] control_master`), detached: this call does not wait for it.
+    func openMasterConnection(_ ctx: Context) {
+        guard h.kind == .shutdown, ctx.config.sshControlMaster, !h.dryRun, let m = args.origMaster,
+              case .success(let t) = sshTarget(m) else { return }
+        switch SSHMux(stateDir: ctx.config.stateDir).ensure(t, runner: h.runner) {
+        case .alreadyLive: break
+        case .started(let pid):
+            h.record("ssh connection to the master", host: t.host, outcome: .ok, message: "opening (pid \(pid)) for shutdown_script's kill", quiet: true)
+        case .failed(let e):
+            h.record("ssh connection to the master", host: t.host, outcome: .warning, message: "not opened: \(e); the kill connects on its own", quiet: true)
+        }
     }
 }
