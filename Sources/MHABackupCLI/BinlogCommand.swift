@@ -33,8 +33,10 @@ enum BinlogCommand {
         if !json { a.onResult = { emit(line($0)) } }
         do {
             let report = try a.run(source: source)
+            MetricsWriter.afterBinlogArchive(ctx.config, report: report)
             if json { emit(JSON.string(report)) }
         } catch let f as BinlogArchiveFailure {
+            MetricsWriter.afterBinlogArchive(ctx.config, report: f.report)
             if json { emit(JSON.string(f.report)) }
             throw f.error
         }
@@ -45,6 +47,8 @@ enum BinlogCommand {
         o.passInterval = 1
         let s = BinlogStreamer(ctx: ctx, options: o)
         if !json { s.onArchived = { emit(line($0)) } }
+        let ticker = MetricsTicker(config: ctx.config, event: "binlog stream")
+        defer { ticker?.stop(after: "binlog stream stop") }
         let report = try s.run()
         if json { emit(JSON.string(report)) }
     }

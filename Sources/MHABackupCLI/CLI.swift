@@ -23,6 +23,7 @@ public enum CLI {
       drill --new-master HOST [--dead-master-ssh yes|no]   the failover sequence with today's topology (dry run)
       sandbox up|down|status|env|kill-master --host|--mysqld|failover --host|--mysqld|switch --new-master HOST
               [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
+      metrics [--stdout]                      write [metrics] metrics_file for Prometheus (local state only)
       exit-codes                              the table of exit codes
     config: --config FILE, else $MHA_BACKUP_CONFIG, else /etc/mha-backup/mha-backup.cnf
     """
@@ -115,6 +116,9 @@ public enum CLI {
         case "audit":
             let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last", "json"])
             try AuditCommand.run(try ctx(a), args: a)
+        case "metrics":
+            let a = try Arguments(rest, valued: ["config"], flags: ["stdout"])
+            try MetricsCommand.run(try ctx(a), args: a)
         case "sandbox":
             let a = try Arguments(rest, valued: ["root", "base", "new-master"], flags: ["host", "mysqld", "json"])
             try SandboxCommand.run(args: a)

@@ -28,6 +28,7 @@ enum BackupCommand {
         if let id = args["job-id"] { req.id = id }
         if let w = try args.int("wait", 0...604_800) { req.waitForSlot = TimeInterval(w) }
         let engine = BackupEngine(ctx: ctx)
+        defer { MetricsWriter.refresh(ctx.config, after: "backup") }
         let m = try engine.run(req)
         if args.has("json") {
             print(JSON.string(m))

@@ -9,6 +9,8 @@ enum HookWorkerCommand {
         let r = try WorkerRequest.parse(task: args.positional.first, options: args.options, flags: args.flags)
         signal(SIGHUP, SIG_IGN)
         let w = try HookWorker(ctx: ctx, failoverId: r.failoverId, task: r.task)
+        // The detached worker, never the hook on MHA's path, refreshes the metrics.
+        defer { MetricsWriter.refresh(ctx.config, after: "hook-worker \(r.task.rawValue)") }
         switch r.task {
         case .afterStop, .salvage:
             var attempt: Int? = nil

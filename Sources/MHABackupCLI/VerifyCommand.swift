@@ -27,6 +27,7 @@ enum VerifyCommand {
         let verifier = Verifier(ctx: ctx)
         let signals = SignalForwarder.install(verifier.cancellation)
         defer { signals.cancel() }
+        defer { MetricsWriter.refresh(ctx.config, after: "verify") }
         let report = try verifier.run(selection, level: level)
 
         for s in report.skipped { eprint("skipped \(s.id): \(s.reason)") }

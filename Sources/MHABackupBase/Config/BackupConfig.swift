@@ -126,6 +126,8 @@ public struct BackupConfig: Sendable {
     public var chain: [HookKind: String] = [:]
     /// Run on every alert: argv = [command, severity, summary], the details on stdin.
     public var alertCommand: String?
+    /// `[metrics]`: the Prometheus textfile and its labels.
+    public var metrics = MetricsSettings()
 
     public struct HookSettings: Sendable {
         /// What stop/stopssh does to running backups: pause them, or abort them.
@@ -172,6 +174,7 @@ public struct BackupConfig: Sendable {
                   "on_fence_failure", "foreign_lock_grace_seconds", "foreign_lock_watch_seconds"],
         "chain": Set(HookKind.allCases.map(\.rawValue)),
         "alerts": ["command"],
+        "metrics": MetricsSettings.keys,
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -336,6 +339,7 @@ public struct BackupConfig: Sendable {
             }
         }
         c.alertCommand = try path("alerts", "command")
+        c.metrics = try MetricsSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()
             c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))
