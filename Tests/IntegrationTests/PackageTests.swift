@@ -49,13 +49,16 @@ struct PackageIntegrationTests {
         return String(st.st_mode & 0o7777, radix: 8)
     }
 
+    /// Where the .deb goes when the test builds it (removed at the end).
+    static let builtHere = "/tmp/mha-backup-package-test"
+
     /// The .deb to test: the one scripts/test built, else one built now.
     static func deb() throws -> String {
         if let d = ProcessInfo.processInfo.environment["MHA_BACKUP_DEB"] {
             try #require(FileManager.default.fileExists(atPath: d), "MHA_BACKUP_DEB=\(d) does not exist (did scripts/package fail?)")
             return d
         }
-        let out = "/tmp/mha-backup-package-test"
+        let out = Self.builtHere
         let r = try run(["/bin/bash", "\(Harness.shared.repo)/scripts/package", "--out", out],
                         env: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"], timeout: 3600)
         try #require(r.code == 0, "scripts/package failed: \(r.all.suffix(2000))")
@@ -63,7 +66,7 @@ struct PackageIntegrationTests {
         return "\(out)/mha-backup_\(MHABackupVersion.version)_\(arch).deb"
     }
 
-    @Test("dpkg -i; --version and --help; check and a real MHA failover with the installed hooks only; dpkg -r keeps only the conffiles; dpkg -P removes them")
+    @Test("dpkg -i; --version and --help; check and a real MHA failover with the installed hooks only; an upgrade keeps an edited conffile; dpkg -r keeps only the conffiles; dpkg -P removes them")
     func installFailoverRemovePurge() throws {
         for (p, pkg) in [("dpkg", "dpkg"), ("dpkg-deb", "dpkg"), ("groff", "groff-base"), ("masterha_manager", "mha4mysql-manager"),
                          ("mariadbd", "mariadb-server"), ("sshd", "openssh-server")] {
@@ -73,7 +76,8 @@ struct PackageIntegrationTests {
         try #require(!Self.installed(), "the mha-backup package is installed on this machine; this test installs and purges its own (dpkg -P mha-backup first)")
         let deb = try Self.deb()
         let version = MHABackupVersion.version
-        #expect(deb.hasSuffix(".deb") && deb.contains("mha-backup_\(version)_"), "\(deb)")
+        let fields = try Self.run(["dpkg-deb", "-f", deb, "Package", "Version"])
+        #expect(fields.stdout == "Package: mha-backup\nVersion: \(version)\n", "\(deb): \(fields.all)")
 
         // Every path the package holds, and which of them existed before (shared folders: /usr/bin...).
         let listing = try Self.run(["dpkg-deb", "--contents", deb], timeout: 120)
@@ -94,6 +98,7 @@ struct PackageIntegrationTests {
         sandbox.log = { _ in }
         defer {
             try? sandbox.down()
+            if deb.hasPrefix(Self.builtHere + "/") { _ = try? Self.run(["rm", "-rf", Self.builtHere]) }
             if Self.installed() || ((try? Self.run(["dpkg-query", "-W", "mha-backup"]))?.code ?? 1) == 0 {
                 _ = try? Self.run(["dpkg", "-P", "mha-backup"])
             }
@@ -179,6 +184,38 @@ struct PackageIntegrationTests {
         #expect(down.code == 0, "sandbox down: \(down.all)")
         let left = try Self.run(["pgrep", "-af", "\(Self.root)/|masterha_manager --conf=\(Self.root)"])
         #expect(left.code == 1 && left.stdout.isEmpty, "processes left: \(left.stdout)")
+
+        // An upgrade: a conffile the admin edited is kept (the new one beside it as .dpkg-dist), one
+        // left as shipped takes the new version; both stay 0600.
+        let client = "/etc/mha-backup/client.cnf", cnf = "/etc/mha-backup/mha-backup.cnf"
+        try String(contentsOfFile: client, encoding: .utf8).appending("# edited by the admin\n")
+            .write(toFile: client, atomically: false, encoding: .utf8)
+        let next = "/tmp/mha-backup-package-upgrade"
+        _ = try Self.run(["rm", "-rf", next])
+        try FileManager.default.createDirectory(atPath: next, withIntermediateDirectories: true)
+        defer { _ = try? Self.run(["rm", "-rf", next]) }
+        let x = try Self.run(["dpkg-deb", "-R", deb, "\(next)/root"], timeout: 300)
+        try #require(x.code == 0, "dpkg-deb -R: \(x.all)")
+        let control = "\(next)/root/DEBIAN/control"
+        try String(contentsOfFile: control, encoding: .utf8)
+            .replacingOccurrences(of: "\nVersion: \(version)\n", with: "\nVersion: \(version)+upgradetest\n")
+            .write(toFile: control, atomically: false, encoding: .utf8)
+        for f in [cnf, client] {
+            let path = "\(next)/root\(f)"
+            try String(contentsOfFile: path, encoding: .utf8).appending("# new in the next version\n")
+                .write(toFile: path, atomically: false, encoding: .utf8)
+        }
+        let b = try Self.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z1", "--build", "\(next)/root", "\(next)/next.deb"], timeout: 600)
+        try #require(b.code == 0, "dpkg-deb --build: \(b.all)")
+        let upg = try Self.run(["dpkg", "-i", "--force-confdef", "--force-confold", "\(next)/next.deb"], timeout: 600)
+        #expect(upg.code == 0, "dpkg -i (upgrade): \(upg.all)")
+        let ver = try Self.run(["dpkg-query", "-W", "-f=${Version}", "mha-backup"])
+        #expect(ver.stdout == "\(version)+upgradetest", "\(ver.all)")
+        let clientNow = (try? String(contentsOfFile: client, encoding: .utf8)) ?? ""
+        #expect(clientNow.contains("# edited by the admin") && !clientNow.contains("# new in the next version"), "client.cnf: \(clientNow)")
+        #expect(((try? String(contentsOfFile: client + ".dpkg-dist", encoding: .utf8)) ?? "").contains("# new in the next version"))
+        #expect(((try? String(contentsOfFile: cnf, encoding: .utf8)) ?? "").contains("# new in the next version"), "mha-backup.cnf was not upgraded")
+        for f in [cnf, client] { #expect(Self.mode(f) == "600", "\(f) after the upgrade: \(Self.mode(f))") }
 
         // Remove: only /etc/mha-backup and its conffiles stay.
         let rm = try Self.run(["dpkg", "-r", "mha-backup"], timeout: 300)
