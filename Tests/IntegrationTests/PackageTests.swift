@@ -1,5 +1,9 @@
 import Foundation
+import MHABackupBase
+import MHABackupFailover
 import MHABackupCore
+import MHABackupCLI
+import MHABackupSandbox
 import Testing
 
 /// The Debian package, end to end on this machine: `dpkg -i`, the installed `mha-backup` and hooks

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
-@testable import MHABackupCore
+@testable import MHABackupBase
+@testable import MHABackupFailover
+@testable import MHABackupCLI
 
 /// The help of every command (CLI/Usage.swift), the hooks' --version/--help (Release/HookHelp.swift)
 /// and the man page rendered from them.
