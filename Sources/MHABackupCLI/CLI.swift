@@ -70,6 +70,7 @@ public enum CLI {
             let path = BackupConfig.resolvePath(explicit: args["config"] ?? configPath, environment: env)
             return try Context.load(configPath: path)
         }
+        if try Usage.answer(cmd, rest) { return }
         switch cmd {
         case "-h", "--help", "help":
             print(usage)
@@ -120,7 +121,7 @@ public enum CLI {
             let a = try Arguments(rest, valued: ["config"], flags: ["stdout"])
             try MetricsCommand.run(try ctx(a), args: a)
         case "sandbox":
-            let a = try Arguments(rest, valued: ["root", "base", "new-master"], flags: ["host", "mysqld", "json"])
+            let a = try Arguments(rest, valued: ["root", "base", "new-master", "hooks-dir"], flags: ["host", "mysqld", "json"])
             try SandboxCommand.run(args: a)
         default:
             throw MBError.usage("unknown command \(q(cmd))\n\(usage)")

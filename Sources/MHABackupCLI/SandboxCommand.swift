@@ -14,6 +14,7 @@ enum SandboxCommand {
         var sb = Sandbox(root: args["root"] ?? env["MHA_BACKUP_SANDBOX"] ?? (base == 10 ? Sandbox.defaultRoot : "\(Sandbox.defaultRoot)-\(base)"),
                          repo: repoRoot(), base: base)
         sb.log = { print($0) }
+        sb.hooksDir = args["hooks-dir"] ?? env["MHA_BACKUP_SANDBOX_HOOKS"]
         switch sub {
         case "up":
             try sb.up()

@@ -15,6 +15,9 @@ public struct Sandbox {
     public var root: String
     /// The repository (for hooks/), when known.
     public var repo: String?
+    /// The folder of the four hook entry points, instead of the repository's hooks/ (an installed
+    /// package's: /usr/share/mha-backup/hooks).
+    public var hooksDir: String?
     public var runner = ProcessRunner()
     public var log: (String) -> Void = { print($0) }
 
@@ -305,8 +308,8 @@ public struct Sandbox {
 
     /// The hooks folder of the repository, when the sandbox runs from a checkout that has them.
     func hook(_ name: String) -> String? {
-        guard let repo else { return nil }
-        let p = "\(repo)/hooks/\(name)"
+        guard let dir = hooksDir ?? repo.map({ "\($0)/hooks" }) else { return nil }
+        let p = "\(dir)/\(name)"
         return FileManager.default.isExecutableFile(atPath: p) ? p : nil
     }
 
