@@ -74,7 +74,7 @@ enum JobsCommand {
             if jobs.isEmpty { print("no jobs"); return }
             let now = Date()
             for j in jobs {
-                print("\(j.id)  \(j.state.rawValue)  \(j.phase.rawValue)  \(j.kind) \(j.method) from \(j.sourceHost):\(j.sourcePort)  pid \(j.pid) pgid \(j.pgid)  \(formatBytes(j.bytes))  \(Int(now.timeIntervalSince(j.startedAt))) s" + (j.message.map { "  (\($0))" } ?? ""))
+                print("\(j.id)  \(j.state.rawValue)  \(j.phase.rawValue)  \(j.kind.rawValue) \(j.method.rawValue) from \(j.sourceHost):\(j.sourcePort)  pid \(j.pid) pgid \(j.pgid)  \(formatBytes(j.bytes))  \(Int(now.timeIntervalSince(j.startedAt))) s" + (j.message.map { "  (\($0))" } ?? ""))
             }
             return
         }

@@ -71,7 +71,7 @@ struct ShellWordsTests {
 @Suite("which running jobs a failover pauses or aborts")
 struct QuiesceDecisionTests {
     func job(phase: JobPhase, pgid: pid_t = 100, state: JobState = .running) -> JobRecord {
-        JobRecord(id: "j", kind: "full", method: "mariabackup", sourceHost: "db2", sourcePort: 3306, pid: 99, pgid: pgid,
+        JobRecord(id: "j", kind: .full, method: .mariabackup, sourceHost: "db2", sourcePort: 3306, pid: 99, pgid: pgid,
                   remotePid: nil, phase: phase, state: state, startedAt: Date(), updatedAt: Date(), bytes: 0)
     }
 

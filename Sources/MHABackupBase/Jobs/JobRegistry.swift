@@ -12,7 +12,7 @@ public enum JobState: String, Codable, Sendable {
 
 /// One running backup (or other long job) as the registry records it in `state/jobs/ID.json`.
 public struct JobRecord: Codable, Sendable {
-    package init(id: String, kind: String, method: String, sourceHost: String, sourcePort: Int, pid: pid_t, pgid: pid_t, remotePid: Int? = nil, phase: JobPhase, state: JobState, startedAt: Date, updatedAt: Date, bytes: Int64, backupId: String? = nil, message: String? = nil, restartReplicaSQLOnAbort: Bool? = nil) {
+    package init(id: String, kind: BackupType, method: BackupMethod, sourceHost: String, sourcePort: Int, pid: pid_t, pgid: pid_t, remotePid: Int? = nil, phase: JobPhase, state: JobState, startedAt: Date, updatedAt: Date, bytes: Int64, backupId: String? = nil, message: String? = nil, restartReplicaSQLOnAbort: Bool? = nil) {
         self.id = id
         self.kind = kind
         self.method = method
@@ -32,8 +32,8 @@ public struct JobRecord: Codable, Sendable {
     }
 
     public var id: String
-    public var kind: String
-    public var method: String
+    public var kind: BackupType
+    public var method: BackupMethod
     public var sourceHost: String
     public var sourcePort: Int
     /// The mha-backup process that owns the job.

@@ -160,7 +160,7 @@ public final class BackupEngine: @unchecked Sendable {
                         throw MBError(.busy, "backup refused: job \(q(other.id)) already backs up \(source.server.key)")
                     }
                     let method = try resolveMethod(req, source: source)
-                    job = JobRecord(id: id, kind: req.type.rawValue, method: method.rawValue, sourceHost: source.server.hostname,
+                    job = JobRecord(id: id, kind: req.type, method: method, sourceHost: source.server.hostname,
                                     sourcePort: source.server.port, pid: getpid(), pgid: 0, remotePid: nil, phase: .queued,
                                     state: .running, startedAt: now, updatedAt: now, bytes: 0, backupId: id, message: nil,
                                     restartReplicaSQLOnAbort: method.isPhysical && source.replica?.sqlRunning == true
@@ -180,7 +180,7 @@ public final class BackupEngine: @unchecked Sendable {
         if cancellation.isCancelled || (try? registry.load(id))?.state == .aborting {
             throw MBError(.failed, "backup \(q(id)) aborted before it started (a failover began)")
         }
-        let method = BackupMethod(rawValue: job.method)!
+        let method = job.method
 
         var parent: Manifest? = nil
         if req.type == .incremental {

@@ -73,12 +73,12 @@ public enum ShutdownDecision {
         }
         switch state {
         case .stopped:
-            return Result(state: state, exitCode: 10, message: "\(killText); nothing answers on its port: mysqld is stopped, ssh works (exit 10)",
+            return Result(state: state, exitCode: HookExit.stoppedSSHWorks.rawValue, message: "\(killText); nothing answers on its port: mysqld is stopped, ssh works (exit 10)",
                           alert: kill != .done)
         case .unreachable:
             // The truthful code: the host does not answer SQL and ssh does not reach it. MHA then
             // skips its own binlog save (it could not ssh there anyway).
-            return Result(state: state, exitCode: 0,
+            return Result(state: state, exitCode: HookExit.ok.rawValue,
                           message: "\(killText); mysqld does not answer and ssh does not reach the host: reported as unreachable (exit 0); MHA will not save its binlog",
                           alert: true)
         case .live, .unknown:
@@ -86,10 +86,10 @@ public enum ShutdownDecision {
                                       : "its port is open but SQL does not answer: not known to be stopped"
             switch policy {
             case .abort:
-                return Result(state: state, exitCode: 1,
+                return Result(state: state, exitCode: HookExit.abort.rawValue,
                               message: "\(killText); \(what); on_fence_failure = abort: the failover is aborted (exit 1)", alert: true)
             case .proceed:
-                let code: Int32 = sshWorks ? 10 : 0
+                let code = (sshWorks ? HookExit.stoppedSSHWorks : HookExit.ok).rawValue
                 return Result(state: state, exitCode: code,
                               message: "\(killText); \(what); on_fence_failure = proceed: MHA goes on (exit \(code))", alert: true)
             }

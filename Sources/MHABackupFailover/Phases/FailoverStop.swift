@@ -48,8 +48,8 @@ extension HookRunner {
             for d in decide(reg.active()) {
                 let j = d.job
                 switch d.decision {
-                case .abort(let why): h.say("plan: abort job \(j.id) (\(j.kind) \(j.method) from \(j.sourceHost), \(j.phase.rawValue)): \(why)")
-                case .pause, .alreadyPaused: h.say("plan: pause job \(j.id) (\(j.kind) \(j.method) from \(j.sourceHost), \(j.phase.rawValue))")
+                case .abort(let why): h.say("plan: abort job \(j.id) (\(j.kind.rawValue) \(j.method.rawValue) from \(j.sourceHost), \(j.phase.rawValue)): \(why)")
+                case .pause, .alreadyPaused: h.say("plan: pause job \(j.id) (\(j.kind.rawValue) \(j.method.rawValue) from \(j.sourceHost), \(j.phase.rawValue))")
                 }
             }
             return
