@@ -14,10 +14,24 @@ public struct SSHMux: Sendable {
 
     /// A short name per user, host and port (sun_path holds 108 bytes, and ssh appends a
     /// 17-byte temporary suffix while it creates the socket).
-    public func socket(for t: SSHTarget) -> String {
+    public func socket(for t: SSHTarget, purpose: String = "") -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in "\(t.user)@\(t.host):\(t.port)".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for b in "\(t.user)@\(t.host):\(t.port)\(purpose.isEmpty ? "" : "/" + purpose)".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return "\(dir)/\(padded(h, width: 16, radix: 16))"
+    }
+
+    /// For one run of many sessions to one host (a binlog copy: a listing, then a `cat` per file):
+    /// the first session becomes the master (`ControlMaster=auto`), the others ride on it, and the
+    /// master goes `persist` seconds after the last one even if the run dies. The socket is this
+    /// process's own (`purpose`), so closing it never cuts another run's copy. Returns the target
+    /// to use and the socket to close with `close(socketPath:)`.
+    public func forRun(_ t: SSHTarget, purpose: String, persist: Int = 60) -> (target: SSHTarget, socket: String) {
+        let sock = socket(for: t, purpose: purpose)
+        guard (try? AtomicFile.makeDirectory(dir, mode: 0o700)) != nil else { return (t, sock) }
+        chmod(dir, 0o700)
+        var m = t
+        m.options = ["-o", "ControlMaster=auto", "-o", "ControlPath=\(sock)", "-o", "ControlPersist=\(persist)"] + t.options
+        return (m, sock)
     }
 
     /// Options for a client: use the master connection when it is there, never become one.
@@ -77,10 +91,14 @@ public struct SSHMux: Sendable {
     @discardableResult
     public func closeAll(runner: ProcessRunner = ProcessRunner()) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-        return names.filter { !$0.contains(".") }.filter { close(socketPath: "\(dir)/\($0)", runner: runner) }.count
+        // Only the kept ones (`ensure` leaves a .pid beside them): a run's own copy connection
+        // belongs to that run.
+        let kept = names.filter { !$0.contains(".") && names.contains($0 + ".pid") }
+        return kept.filter { close(socketPath: "\(dir)/\($0)", runner: runner) }.count
     }
 
-    func close(socketPath sock: String, runner: ProcessRunner) -> Bool {
+    @discardableResult
+    public func close(socketPath sock: String, runner: ProcessRunner = ProcessRunner()) -> Bool {
         defer { unlink(sock + ".pid") }
         guard access(sock, F_OK) == 0 else { return false }
         // The host argument is only a name here: the socket says where the connection goes.

@@ -131,8 +131,10 @@ public struct BinlogArchiver {
         let wanted = plan.filter { $0.action == .fetch || $0.action == .refetch }
 
         var located: [String: RemoteBinlog] = [:]
+        // One ssh connection for the listing and every file (a key exchange each was ~0.4 s here).
+        let (ssh, sock) = try Self.copyTarget(server: server, config: ctx.config)
+        defer { if let sock { SSHMux(stateDir: ctx.config.stateDir).close(socketPath: sock, runner: runner) } }
         if !wanted.isEmpty {
-            let ssh = try SSHTarget.forBinlogs(server: server, config: ctx.config)
             located = try RemoteBinlogLocator(runner: runner, ssh: ssh, timeout: remoteListTimeout)
                 .locate(names: wanted.map(\.file.name), dirs: server.masterBinlogDir)
         }
@@ -154,7 +156,7 @@ public struct BinlogArchiver {
                                       hint: "master_binlog_dir may point at another server's binlogs")
                     }
                     let start = Date()
-                    let (outcome, digest) = try fetch(remote: remote, expected: item.file, server: server, archive: archive,
+                    let (outcome, digest) = try fetch(remote: remote, expected: item.file, ssh: ssh, archive: archive,
                                                       replace: item.action == .refetch)
                     r.action = outcome == .alreadyArchived ? "already-archived" : "copied"
                     r.sha256 = digest.sha256
@@ -178,13 +180,21 @@ public struct BinlogArchiver {
         return report
     }
 
+    /// The binlog target, over one connection for the whole run when `[ssh] control_master = yes`
+    /// (this process's own socket: closed by the caller, gone 60 s after its last use anyway).
+    public static func copyTarget(server: MHAServer, config: BackupConfig) throws -> (SSHTarget, String?) {
+        let t = try SSHTarget.forBinlogs(server: server, config: config)
+        guard config.sshControlMaster else { return (t, nil) }
+        let (m, sock) = SSHMux(stateDir: config.stateDir).forRun(t, purpose: "copy-\(getpid())")
+        return (m, sock)
+    }
+
     var remoteListTimeout: TimeInterval { TimeInterval(ctx.config.sshConnectTimeout) + max(ctx.config.clientTimeout, 30) }
 
     /// `ssh host cat -- FILE` into `.NAME.PID-N.partial`, SHA-256 on the hasher's thread, fsync, then
     /// the commit (checksum, rename, index).
-    func fetch(remote: RemoteBinlog, expected: ServerBinlog, server: MHAServer, archive: BinlogArchive,
+    func fetch(remote: RemoteBinlog, expected: ServerBinlog, ssh: SSHTarget, archive: BinlogArchive,
                replace: Bool) throws -> (BinlogCommitOutcome, BinlogDigest) {
-        let ssh = try SSHTarget.forBinlogs(server: server, config: ctx.config)
         let tmp = archive.partialPath(for: expected.name)
         let out = try BinlogPartialFile(path: tmp)
         let digest: BinlogDigest
@@ -200,8 +210,8 @@ public struct BinlogArchiver {
             guard r.succeeded else {
                 hasher.cancel()
                 let code: ExitCode = r.stages.first?.exitCode == 255 ? .unavailable : .failed
-                throw MBError(code, "copy of \(q(remote.path)) from \(q(server.sshHost)) failed: \(r.timedOut ? "timed out after \(Int(ctx.config.binlogTimeout)) s" : r.failureSummary)",
-                              hint: code == .unavailable ? "check ssh to \(q("\(server.sshUser)@\(server.sshHost)")) (mha-backup check)" : nil)
+                throw MBError(code, "copy of \(q(remote.path)) from \(q(ssh.host)) failed: \(r.timedOut ? "timed out after \(Int(ctx.config.binlogTimeout)) s" : r.failureSummary)",
+                              hint: code == .unavailable ? "check ssh to \(q("\(ssh.user)@\(ssh.host)")) (mha-backup check)" : nil)
             }
             digest = try hasher.finish()
             try out.sync()

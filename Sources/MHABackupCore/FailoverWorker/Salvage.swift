@@ -104,7 +104,8 @@ struct Salvage {
     func run() throws -> Result {
         let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock)
         try archive.prepare()
-        let ssh = try SSHTarget.forBinlogs(server: server, config: ctx.config)
+        let (ssh, sock) = try BinlogArchiver.copyTarget(server: server, config: ctx.config)
+        defer { if let sock { SSHMux(stateDir: ctx.config.stateDir).close(socketPath: sock) } }
         let dirs = server.masterBinlogDir.filter { $0.hasPrefix("/") }
         guard !dirs.isEmpty else { throw MBError.config("master_binlog_dir of [\(server.block)] has no absolute path") }
         // The numbered files and the `.index` files: a binlog base has an index (mysql-bin.index);
@@ -142,7 +143,7 @@ struct Salvage {
             case .absent: replace = false
             default: replace = true  // shorter (an earlier copy of the open file), unverified or damaged
             }
-            _ = try archiver.fetch(remote: rb, expected: ServerBinlog(name: name, size: rb.size), server: server,
+            _ = try archiver.fetch(remote: rb, expected: ServerBinlog(name: name, size: rb.size), ssh: ssh,
                                    archive: archive, replace: replace)
             result.copied.append(name)
         }
