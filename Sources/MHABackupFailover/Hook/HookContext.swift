@@ -19,10 +19,17 @@ public final class HookContext: @unchecked Sendable {
     /// Where the hook executable lives: the worker (`mha-backup`) is beside it.
     public let binDir: String
     public var failoverId: String?
+    /// Signals, spawns, ssh and probes go through here (a recording fake in unit tests).
+    package let effects: HookEffects
 
-    public init(kind: HookKind, argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
-                clock: Clock = .system) {
+    public convenience init(kind: HookKind, argv: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+                            clock: Clock = .system) {
+        self.init(kind: kind, argv: argv, environment: environment, clock: clock, effects: SystemEffects())
+    }
+
+    package init(kind: HookKind, argv: [String], environment: [String: String], clock: Clock, effects: HookEffects) {
         self.kind = kind
+        self.effects = effects
         self.clock = clock
         let parsed = HookArguments(kind: kind, argv: argv)
         args = parsed
@@ -82,18 +89,13 @@ public final class HookContext: @unchecked Sendable {
     }
 
     /// Spawns `mha-backup hook-worker ...` detached (new session, fds above 2 closed by spawn).
-    /// Through util-linux's small `setsid -f` when there is one: posix_spawn waits until the child
-    /// has exec'd, and exec of the big worker costs milliseconds on MHA's path; setsid's does not.
-    /// The pid returned is then setsid's; the worker records its own.
+    /// The pid returned may be `setsid -f`'s (see SystemEffects); the worker records its own.
     public func spawnWorker(_ request: WorkerRequest) -> pid_t? {
         let bin = "\(binDir)/mha-backup"
         guard let c = ctx else { return nil }
         let argv = [bin, "--config", c.config.path, "hook-worker"] + request.argv
-        let setsid = ["/usr/bin/setsid", "/bin/setsid"].first { FileManager.default.isExecutableFile(atPath: $0) }
         do {
-            let pid = try ProcessRunner.spawnDetached(Command(setsid.map { [$0, "-f"] + argv } ?? argv),
-                                                      logFile: c.config.stateDir + "/hook-worker.log")
-            return pid
+            return try effects.spawnDetached(argv, logFile: c.config.stateDir + "/hook-worker.log")
         } catch {
             record("spawn worker", outcome: .failed, message: "\(error)")
             return nil

@@ -12,10 +12,16 @@ public enum Hooks {
         signal(SIGPIPE, SIG_IGN)
         let h = HookContext(kind: kind, argv: argv)
         let sources = HookInterrupt.install(h)
-        let code = HookRunner(h).run()
+        let code = run(h, entered: entered)
         for s in sources { s.cancel() }
-        // The time this call held MHA (from main to exit; the static executable's start-up before
-        // main is ~1 ms, measured in BENCHMARKS P1): `mha-backup audit` sums it per failover.
+        return code
+    }
+
+    /// One call: the phase, then its `hook exit` event with the time this call held MHA (from
+    /// main to exit; a static executable's start-up before main is measured in BENCHMARKS P1):
+    /// `mha-backup audit` sums it per failover.
+    package static func run(_ h: HookContext, entered: Date = Date()) -> Int32 {
+        let code = HookRunner(h).run()
         h.record(Self.exitAction, outcome: code == 0 || code == 10 ? .ok : .failed, started: entered, exitCode: code, quiet: true)
         h.audit?.sync()
         return code

@@ -28,7 +28,7 @@ extension HookRunner {
             return
         }
         let t0 = Date()
-        let read = Promotion.read(server: server, config: ctx.config, timeout: ctx.config.hooks.criticalPath)
+        let read = h.effects.readPromotion(server: server, config: ctx.config, timeout: ctx.config.hooks.criticalPath)
         if let e = read.error { trouble("record promotion", host: server.hostname, e) }
         let coords = read.coordinates
         do {
@@ -54,7 +54,7 @@ extension HookRunner {
     func previousMasterEnd(ctx: Context, record rec: FailoverRecord?) -> Coordinates? {
         guard let rec else { return nil }
         if rec.kind == .switchover, let s = ctx.mha.server(named: rec.deadMaster.host) ?? ctx.mha.server(named: rec.deadMaster.address),
-           let c = Promotion.read(server: s, config: ctx.config, timeout: 1).coordinates {
+           let c = h.effects.readPromotion(server: s, config: ctx.config, timeout: 1).coordinates {
             return c
         }
         if let s = FailoverStore(stateDir: ctx.config.stateDir).load(rec.id)?.salvage, s.state == .done,

@@ -70,7 +70,7 @@ extension HookRunner {
                     case .abort(let why):
                         // "aborting" before the kill, so the owner records an abort, not a failure.
                         try? reg.update(j.id, locked: true) { $0.state = .aborting }
-                        if j.pgid > 0 { kill(-j.pgid, SIGCONT); kill(-j.pgid, SIGKILL) } else { kill(j.pid, SIGTERM) }
+                        if j.pgid > 0 { h.effects.signalGroup(j.pgid, SIGCONT); h.effects.signalGroup(j.pgid, SIGKILL) } else { h.effects.signalProcess(j.pid, SIGTERM) }
                         if !d.onDead, j.pgid > 0, let s = ctx.mha.server(named: j.sourceHost) { releases.append((j, s)) }
                         aborted.append(j.id)
                         h.record("abort job \(j.id)", host: j.sourceHost, outcome: .ok, started: t0,
@@ -79,7 +79,7 @@ extension HookRunner {
                         paused.append(j.id)
                         h.record("pause job \(j.id)", host: j.sourceHost, outcome: .skipped, message: "already paused")
                     case .pause:
-                        kill(-j.pgid, SIGSTOP)
+                        h.effects.signalGroup(j.pgid, SIGSTOP)
                         try? reg.update(j.id, locked: true) { if $0.state == .running { $0.state = .paused } }
                         paused.append(j.id)
                         h.record("pause job \(j.id)", host: j.sourceHost, outcome: .ok, started: t0, message: "\(j.phase.rawValue), \(formatBytes(j.bytes))")
@@ -107,7 +107,7 @@ extension HookRunner {
                     c.clientTimeout = max(0.5, min(c.clientTimeout, deadline.timeIntervalSinceNow))
                     c.sshConnectTimeout = max(1, min(c.sshConnectTimeout, Int(deadline.timeIntervalSinceNow.rounded(.up))))
                     // Only what frees the lock, on MHA's path; the worker kills the tool on its host.
-                    JobRelease.releaseServerLocks(source: s, job: j, config: c)
+                    h.effects.releaseServerLocks(source: s, job: j, config: c)
                     h.record("release locks of job \(j.id)", host: s.hostname, outcome: .ok, started: t0,
                              message: "its server connections killed")
                 }
@@ -131,7 +131,7 @@ extension HookRunner {
             h.say("plan: stop the binlog stream (pid \(pid)), keeping what it received")
             return
         }
-        kill(pid, SIGTERM)
+        h.effects.signalProcess(pid, SIGTERM)
         if let id = h.failoverId {
             try? FailoverStore(stateDir: ctx.config.stateDir).update(id) { $0.streamWasRunning = true }
         }

@@ -94,7 +94,7 @@ extension HookRunner {
         } else {
             remote = RemoteCommand(["pkill", "-9", "-x", "mariadbd|mysqld|mysqld_safe|mariadbd-safe"])
         }
-        guard let r = try? h.runner.run(ssh.command(remote), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 10)) else {
+        guard let r = h.effects.ssh(ssh, remote, timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 10)) else {
             return .sshFailed("ssh could not be started")
         }
         let rc = r.stages.first?.exitCode
@@ -109,7 +109,7 @@ extension HookRunner {
         switch sshTarget(m) {
         case .failure(let k): return k
         case .success(let ssh):
-            let r = try? h.runner.run(overMux(ssh).command(RemoteCommand(["true"])), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 5))
+            let r = h.effects.ssh(overMux(ssh), RemoteCommand(["true"]), timeout: TimeInterval((config?.sshConnectTimeout ?? 5) + 5))
             return r?.succeeded == true ? .done : .sshFailed(r?.failureSummary ?? "ssh could not be started")
         }
     }
@@ -120,15 +120,14 @@ extension HookRunner {
         let port = m.port ?? server?.port ?? 3306
         let addr = server?.address ?? m.address
         let end = Date().addingTimeInterval(wait)
-        var open = TCPProbe.answers(host: addr, port: port, timeout: 1)
+        var open = h.effects.portAnswers(host: addr, port: port, timeout: 1)
         while open, Date() < end {
             usleep(100_000)
-            open = TCPProbe.answers(host: addr, port: port, timeout: 1)
+            open = h.effects.portAnswers(host: addr, port: port, timeout: 1)
         }
         guard open else { return .init(portAnswers: false, sqlAnswers: false) }
         guard let c = config else { return .init(portAnswers: true, sqlAnswers: true) }
-        let client = MySQLClient(host: addr, port: port, credentials: c.credentials, connectTimeout: 2, timeout: 3)
-        return .init(portAnswers: true, sqlAnswers: (try? client.scalar("SELECT 1")) != nil)
+        return .init(portAnswers: true, sqlAnswers: h.effects.sqlAnswers(host: addr, port: port, credentials: c.credentials))
     }
 
     /// A new salvage attempt, unless one runs with a live worker (then that one is joined).
