@@ -136,7 +136,7 @@ struct HookFaultScenarioTests {
         let kill = try hook("shutdown", shutdownArgv(lab.h1, sshOptions: sshOptions + " -o ProxyCommand=false"))
         #expect(kill.code == 10, "exit \(kill.code): \(kill.stderr)")
         #expect(!alive(lab.h1))
-        let exits = AuditLog(path: ctx.config.auditPath).read().filter { $0.action == Hooks.exitAction && $0.hook == "shutdown" }
+        let exits = AuditLog(path: ctx.config.auditPath).read().filter { $0.action == Hooks.exitAction && $0.hook == HookKind.shutdown.rawValue }
         #expect(exits.last?.exitCode == 10 && exits.last?.durationMs != nil, "\(exits)")
         // What the report's worker does when it closes the failover.
         #expect(mux.closeAll() == 1)
