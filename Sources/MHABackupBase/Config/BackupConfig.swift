@@ -126,6 +126,8 @@ public struct BackupConfig: Sendable {
     public var chain: [HookKind: String] = [:]
     /// Run on every alert: argv = [command, severity, summary], the details on stdin.
     public var alertCommand: String?
+    /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
+    public var alertDelivery = AlertSettings()
 
     public struct HookSettings: Sendable {
         /// What stop/stopssh does to running backups: pause them, or abort them.
@@ -171,7 +173,7 @@ public struct BackupConfig: Sendable {
                   "full_backup_after_failover", "full_backup_after_switch", "abort_failover_on_error", "failover_ttl",
                   "on_fence_failure", "foreign_lock_grace_seconds", "foreign_lock_watch_seconds"],
         "chain": Set(HookKind.allCases.map(\.rawValue)),
-        "alerts": ["command"],
+        "alerts": Set(["command"]).union(AlertSettings.keys),
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -336,6 +338,7 @@ public struct BackupConfig: Sendable {
             }
         }
         c.alertCommand = try path("alerts", "command")
+        c.alertDelivery = try AlertSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()
             c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))
