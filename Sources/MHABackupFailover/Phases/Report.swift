@@ -49,7 +49,9 @@ extension HookRunner {
                 h.alert(.critical, "MHA failover of \(args.origMaster?.host ?? "?") failed", details: args["body"] ?? "", kind: .failoverFailed)
             }
         }
-        return finishChain(startChain(environment: rec.flatMap { h.dryRun ? nil : reportEnvironment($0.id, write: true) } ?? [:]), default: 0)
+        // Written here only for a chained script to read (the worker writes the final one anyway).
+        return finishChain(startChain(environment: rec.flatMap { h.dryRun || chainPath == nil ? nil : reportEnvironment($0.id, write: true) } ?? [:]),
+                           default: 0)
     }
 
     /// `MHA_BACKUP_REPORT` for the chained report script: the incident report, written now from
