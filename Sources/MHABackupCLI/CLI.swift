@@ -14,8 +14,9 @@ public enum CLI {
       jobs [--json] | jobs pause|resume|abort ID
       binlog archive | binlog stream [--once-seconds N] | binlog stream --stop
       fence status|up|down [--ttl S] [--reason TEXT]
-      audit [--failover ID | --last] [--json]  one failover's story, in order
+      audit [--failover ID | --last] [--json | --report]  one failover's story, in order (--report: Markdown for the incident review)
       salvage [--failover ID | --last]        redo a failover's binlog salvage (after a worker died or ssh failed)
+      alerts deliver | raise --severity S --kind K --summary TEXT | list [--json]   webhook and mail delivery of alerts
       status [--json]                         fence, open failover, timeline, jobs, last backup, problems
       verify [ID | --all | --latest] [--level files|structure|restore] [--json]
       restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G | --backup ID) --target-dir DIR
@@ -115,11 +116,14 @@ public enum CLI {
             let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last"])
             try SalvageCommand.run(try ctx(a), args: a)
         case "audit":
-            let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last", "json"])
+            let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last", "json", "report"])
             try AuditCommand.run(try ctx(a), args: a)
         case "metrics":
             let a = try Arguments(rest, valued: ["config"], flags: ["stdout"])
             try MetricsCommand.run(try ctx(a), args: a)
+        case "alerts":
+            let a = try Arguments(rest, valued: ["config", "severity", "kind", "summary", "details", "failover"], flags: ["background", "json"])
+            try AlertsCommand.run(try ctx(a), args: a)
         case "sandbox":
             let a = try Arguments(rest, valued: ["root", "base", "new-master", "hooks-dir"], flags: ["host", "mysqld", "json"])
             try SandboxCommand.run(args: a)

@@ -29,7 +29,8 @@ enum BackupCommand {
         if let w = try args.int("wait", 0...604_800) { req.waitForSlot = TimeInterval(w) }
         let engine = BackupEngine(ctx: ctx)
         defer { MetricsWriter.refresh(ctx.config, after: "backup") }
-        let m = try engine.run(req)
+        let m: Manifest
+        do { m = try engine.run(req) } catch let e as MBError { BackupAlerts.failed(ctx, type: type, error: e); throw e }
         if args.has("json") {
             print(JSON.string(m))
         } else {

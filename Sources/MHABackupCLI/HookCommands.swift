@@ -72,6 +72,10 @@ enum AuditCommand {
             id = events.last(where: { $0.failoverId != nil })?.failoverId
         }
         guard let id else { throw MBError(.noInput, "no failover in the audit trail \(q(ctx.config.auditPath))") }
+        if args.has("report") {
+            print(try FailoverReportFile.render(ctx: ctx, failoverId: id, now: ctx.clock.now()), terminator: "")
+            return
+        }
         let story = events.filter { $0.failoverId == id }.sorted { $0.time < $1.time }
         guard !story.isEmpty else { throw MBError(.noInput, "no audit events for failover \(q(id))") }
         if args.has("json") {

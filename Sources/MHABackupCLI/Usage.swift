@@ -58,10 +58,22 @@ public enum Usage {
         records, the fence and the jobs; no server is contacted. --stdout prints the same text instead.
         backup, binlog, verify and the failover worker refresh it on their own when metrics_file is set.
         """),
-        Entry(name: "audit", synopsis: ["audit [--failover ID | --last] [--json]"], text: """
+        Entry(name: "audit", synopsis: ["audit [--failover ID | --last] [--json | --report]"], text: """
         One failover's story, in order: every hook phase and worker step with its start, end, outcome
-        and exit code, from the append-only audit trail (secrets removed). Without an option: the list
-        of failovers.
+        and exit code, from the append-only audit trail (secrets removed), and the time our hooks held
+        MHA (each hook call's own wall time, summed). --report prints one page of Markdown for the
+        incident review (MHA's log and our steps interleaved, the data at risk, the backups, the
+        problems); the report worker writes it beside the failover record. Without an option: the
+        last failover.
+        """),
+        Entry(name: "alerts", synopsis: ["alerts deliver [--background] [--json]",
+                                         "alerts raise --severity info|warning|critical --kind K --summary TEXT [--details TEXT] [--failover ID]",
+                                         "alerts list [--json]"], text: """
+        Every alert goes to state_dir/alerts.jsonl first; with [alerts] webhook_url or mail_to it is
+        then delivered by a detached 'alerts deliver' (curl -K - with the URL and headers on stdin;
+        sendmail -t), retried with backoff and collapsed within repeat_interval. deliver retries what
+        is due now (exit 1 if something still fails); raise records one by hand; list shows each
+        alert's delivery.
         """),
         Entry(name: "salvage", synopsis: ["salvage [--failover ID | --last]"], text: """
         Redoes a failover's salvage of the dead master's binlogs (after a worker died or ssh failed):

@@ -45,6 +45,9 @@ enum VerifyCommand {
             }
             if !report.binlogsChecked { print("binlog archive not checked ('verify --all' checks it)") }
         }
-        if !report.ok { throw CLI.CommandExit(code: ExitCode.dataError.rawValue) }
+        if !report.ok {
+            BackupAlerts.verifyFailed(ctx, report: report, level: level)
+            throw CLI.CommandExit(code: ExitCode.dataError.rawValue)
+        }
     }
 }

@@ -192,10 +192,10 @@ struct FailoverStateTests {
         let d = try TempDir(); defer { d.cleanup() }
         var c = BackupConfig(path: d.path + "/c.cnf", mhaConf: "/x", credentials: "/y", stateDir: d.path, storeDir: d.path)
         c.alertCommand = nil
-        #expect(Alerts.raise(config: c, severity: "critical", summary: "s", failoverId: "fo-1", kind: "salvage-failed", now: Date()))
-        #expect(!Alerts.raise(config: c, severity: "critical", summary: "s", failoverId: "fo-1", kind: "salvage-failed", now: Date()))
-        #expect(Alerts.raise(config: c, severity: "critical", summary: "s", failoverId: "fo-1", kind: "re-point", now: Date()))
-        #expect(Alerts.raise(config: c, severity: "critical", summary: "s", failoverId: "fo-2", kind: "salvage-failed", now: Date()))
+        #expect(Alerts.raise(config: c, severity: .critical, kind: .salvageFailed, summary: "s", failoverId: "fo-1", now: Date()))
+        #expect(!Alerts.raise(config: c, severity: .critical, kind: .salvageFailed, summary: "s", failoverId: "fo-1", now: Date()))
+        #expect(Alerts.raise(config: c, severity: .critical, kind: .rePoint, summary: "s", failoverId: "fo-1", now: Date()))
+        #expect(Alerts.raise(config: c, severity: .critical, kind: .salvageFailed, summary: "s", failoverId: "fo-2", now: Date()))
         let lines = try String(contentsOfFile: c.alertsPath, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
     }

@@ -47,7 +47,7 @@ struct UsageTests {
             "fence": ["ttl", "reason", "json"], "verify": ["level", "all", "latest", "json"],
             "restore": ["to-time", "to-position", "to-gtid", "target-dir", "port", "backup", "latest", "start", "plan", "json", "keep-work"],
             "drill": ["new-master", "dead-master-ssh"], "status": ["json"], "salvage": ["failover", "last"],
-            "audit": ["failover", "last", "json"], "metrics": ["stdout"], "sandbox": ["root", "base", "new-master", "hooks-dir", "host", "mysqld"],
+            "audit": ["failover", "last", "json", "report"], "alerts": ["severity", "kind", "summary", "details", "failover", "background", "json"], "metrics": ["stdout"], "sandbox": ["root", "base", "new-master", "hooks-dir", "host", "mysqld"],
         ]
         for (cmd, opts) in accepted {
             let e = try #require(Usage.entry(cmd))

@@ -128,6 +128,8 @@ public struct BackupConfig: Sendable {
     public var alertCommand: String?
     /// `[metrics]`: the Prometheus textfile and its labels.
     public var metrics = MetricsSettings()
+    /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
+    public var alertDelivery = AlertSettings()
 
     public struct HookSettings: Sendable {
         /// What stop/stopssh does to running backups: pause them, or abort them.
@@ -173,7 +175,7 @@ public struct BackupConfig: Sendable {
                   "full_backup_after_failover", "full_backup_after_switch", "abort_failover_on_error", "failover_ttl",
                   "on_fence_failure", "foreign_lock_grace_seconds", "foreign_lock_watch_seconds"],
         "chain": Set(HookKind.allCases.map(\.rawValue)),
-        "alerts": ["command"],
+        "alerts": Set(["command"]).union(AlertSettings.keys),
         "metrics": MetricsSettings.keys,
     ]
 
@@ -340,6 +342,7 @@ public struct BackupConfig: Sendable {
         }
         c.alertCommand = try path("alerts", "command")
         c.metrics = try MetricsSettings.parse(ini)
+        c.alertDelivery = try AlertSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()
             c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))

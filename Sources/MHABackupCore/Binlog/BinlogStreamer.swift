@@ -158,7 +158,7 @@ public final class BinlogStreamer: @unchecked Sendable {
             let limit = ctx.config.streamMaxRestarts
             if limit > 0 && failures > limit {
                 let msg = "binlog stream gave up after \(limit) failed restarts in a row: \(what)"
-                Alerts.raise(config: ctx.config, severity: "critical", summary: msg, failoverId: nil, kind: nil, now: ctx.clock.now())
+                Alerts.raise(config: ctx.config, severity: .critical, kind: .streamDown, summary: msg, failoverId: nil, now: ctx.clock.now())
                 throw MBError(.unavailable, msg, hint: "check the master and the timeline ('mha-backup status'), then start the stream again")
             }
             warn("\(what); retrying in \(Int(backoff)) s (\(failures)\(limit > 0 ? "/\(limit)" : ""))")

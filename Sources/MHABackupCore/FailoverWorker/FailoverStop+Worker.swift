@@ -20,6 +20,9 @@ extension HookWorker {
             let ok = remoteSignal(j, "STOP")
             log("pause job \(id) on its source", host: j.sourceHost, outcome: ok ? .ok : .skipped, started: t0,
                 message: ok ? "remote process group \(j.remotePid ?? 0) stopped" : "no remote process to stop")
+            if !ok, let rp = j.remotePid {
+                alert(.warning, "job \(id) would not pause on \(j.sourceHost): its tool (process group \(rp)) was not stopped", kind: .jobNotPaused)
+            }
         }
         for id in (store.load(record.id) ?? record).abortedJobs {
             guard let j = try? reg.load(id) ?? nil else { continue }

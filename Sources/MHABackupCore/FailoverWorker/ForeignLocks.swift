@@ -147,8 +147,8 @@ extension HookWorker {
                                 message: "\(hld) [\(how)]" + (hooks.killForeignBackupLocks
                                     ? "; killed if still held after \(Int(hooks.foreignLockGrace)) s"
                                     : " (kill_foreign_backup_locks = no: left alone; MHA waits for it)"))
-                            alert(hooks.killForeignBackupLocks ? "warning" : "critical",
-                                  "foreign lock on \(s.hostname) during failover: \(hld)", kind: "foreign-lock")
+                            alert(hooks.killForeignBackupLocks ? .warning : .critical,
+                                  "foreign lock on \(s.hostname) during failover: \(hld)", kind: .foreignBackupLock)
                         }
                     }
                 }

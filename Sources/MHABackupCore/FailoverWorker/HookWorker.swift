@@ -33,10 +33,10 @@ public final class HookWorker: @unchecked Sendable {
     }
 
     /// An alert from the worker: audited, `alerts.jsonl`, the alert command; once per failover and kind.
-    func alert(_ severity: String, _ summary: String, kind: String) {
-        let sent = Alerts.raise(config: ctx.config, severity: severity, summary: summary, failoverId: record.id, kind: kind,
+    func alert(_ severity: AlertSeverity, _ summary: String, kind: AlertKind) {
+        let sent = Alerts.raise(config: ctx.config, severity: severity, kind: kind, summary: summary, failoverId: record.id,
                                 now: ctx.clock.now())
-        log("alert", outcome: sent ? .warning : .skipped, message: "\(severity): \(summary)\(sent ? "" : " (already raised for this failover)")")
+        log("alert", outcome: sent ? .warning : .skipped, message: "\(severity.rawValue): \(summary)\(sent ? "" : " (already raised for this failover)")")
     }
 
     func isDead(_ host: String) -> Bool {

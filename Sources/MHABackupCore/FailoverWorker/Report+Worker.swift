@@ -44,6 +44,10 @@ extension HookWorker {
         log(success ? "failover closed" : "failover closed as failed", outcome: success ? .ok : .failed,
             message: success ? "new master \(rec.newMaster?.host ?? "?")" : "MHA did not promote a new master")
         audit.sync()
+        let report = FailoverReportFile.write(ctx: ctx, failoverId: rec.id, now: ctx.clock.now())
+        log("incident report", outcome: report == nil ? .failed : .ok,
+            message: report ?? "could not write \(FailoverReportFile.path(stateDir: ctx.config.stateDir, id: rec.id))")
+        audit.sync()
     }
 
     /// The timeline must follow the new master whoever ran `start`: when master_ip_failover is not
@@ -52,12 +56,12 @@ extension HookWorker {
     func ensurePromotion(_ rec: FailoverRecord) {
         guard let new = rec.newMaster else {
             log("re-point", outcome: .failed, message: "MHA named no new master: the catalog still follows the old one")
-            alert("critical", "failover \(rec.id): no new master known; backups and the stream were not re-pointed", kind: "re-point")
+            alert(.critical, "failover \(rec.id): no new master known; backups and the stream were not re-pointed", kind: .rePoint)
             return
         }
         guard let s = ctx.mha.server(named: new.host) ?? ctx.mha.server(named: new.address) else {
             log("re-point", host: new.host, outcome: .failed, message: "new master \(q(new.host)) is not a server in \(q(ctx.mha.path))")
-            alert("critical", "failover \(rec.id): new master \(new.host) is not in \(ctx.mha.path); nothing re-pointed", kind: "re-point")
+            alert(.critical, "failover \(rec.id): new master \(new.host) is not in \(ctx.mha.path); nothing re-pointed", kind: .rePoint)
             return
         }
         let t0 = Date()
@@ -75,11 +79,11 @@ extension HookWorker {
                 } else {
                     log("promotion recorded", host: s.hostname, outcome: .failed, started: t0,
                         message: "timeline \(e.id) opened without a promotion point: \(read.error ?? "unknown")")
-                    alert("warning", "failover \(rec.id): promotion point of \(s.hostname) is missing (\(read.error ?? "-")); PITR across this failover needs the GTID bridge", kind: "promotion-missing")
+                    alert(.warning, "failover \(rec.id): promotion point of \(s.hostname) is missing (\(read.error ?? "-")); PITR across this failover needs the GTID bridge", kind: .promotionMissing)
                 }
             } catch {
                 log("promotion recorded", host: s.hostname, outcome: .failed, started: t0, message: "\(error)")
-                alert("critical", "failover \(rec.id): timeline not moved to \(s.hostname): \(error)", kind: "re-point")
+                alert(.critical, "failover \(rec.id): timeline not moved to \(s.hostname): \(error)", kind: .rePoint)
             }
         }
         let now = try? Timeline.load(ctx.config.timelinePath).current
@@ -87,7 +91,7 @@ extension HookWorker {
             log("re-point", outcome: .ok, message: "backups and the binlog stream follow \(s.hostname):\(s.port), timeline \(now!.id)")
         } else {
             log("re-point", outcome: .failed, message: "the timeline follows \(now.map { "\($0.masterHost):\($0.masterPort)" } ?? "nobody"), not \(s.hostname):\(s.port)")
-            alert("critical", "failover \(rec.id): backups still follow \(now?.masterHost ?? "nobody"), not the new master \(s.hostname)", kind: "re-point")
+            alert(.critical, "failover \(rec.id): backups still follow \(now?.masterHost ?? "nobody"), not the new master \(s.hostname)", kind: .rePoint)
         }
     }
 
@@ -103,8 +107,8 @@ extension HookWorker {
             log("salvage binlogs", host: rec.deadMaster.host, outcome: .warning,
                 message: "attempt \(s.attempt) still running (worker \(s.workerPid.map(String.init) ?? "-")); it records its own end")
         } else if s.state == .failed {
-            alert("critical", "binlog salvage of \(rec.deadMaster.host) did not finish: \(s.message ?? "-"); redo with 'mha-backup salvage --failover \(rec.id)' while ssh still reaches it",
-                  kind: "salvage-failed")
+            alert(.critical, "binlog salvage of \(rec.deadMaster.host) did not finish: \(s.message ?? "-"); redo with 'mha-backup salvage --failover \(rec.id)' while ssh still reaches it",
+                  kind: .salvageIncomplete)
         }
     }
 
@@ -117,7 +121,7 @@ extension HookWorker {
         guard let pid = try? ProcessRunner.spawnDetached(Command([exe, "--config", ctx.config.path, "binlog", "stream"]),
                                                          logFile: ctx.config.stateDir + "/binlog-stream.log") else {
             log("restart binlog stream", outcome: .failed, message: "could not spawn \(q(exe))")
-            alert("critical", "binlog stream not restarted after failover \(record.id)", kind: "stream-down")
+            alert(.critical, "binlog stream not restarted after failover \(record.id)", kind: .streamDown)
             return
         }
         // Up means: still alive after a few seconds (a stream that cannot connect retries, logged).
@@ -133,7 +137,7 @@ extension HookWorker {
             let tail = (try? String(contentsOfFile: ctx.config.stateDir + "/binlog-stream.log", encoding: .utf8))?
                 .split(separator: "\n").last.map(String.init) ?? "-"
             log("restart binlog stream", outcome: .failed, started: t0, message: "pid \(pid) exited at once: \(tail)")
-            alert("critical", "binlog stream did not stay up after failover \(record.id): \(tail)", kind: "stream-down")
+            alert(.critical, "binlog stream did not stay up after failover \(record.id): \(tail)", kind: .streamDown)
         }
     }
 

@@ -43,8 +43,8 @@ extension HookWorker {
             log("salvage binlogs", host: dead.host, outcome: state == .done ? .ok : .failed, started: t0,
                 message: "attempt \(attempt): " + (message ?? "\(files.count) file(s) copied; last \(last.map { "\($0.0):\($0.1)" } ?? "-")"))
             if state != .done {
-                alert("critical", "binlog salvage of \(dead.host) failed (attempt \(attempt)): \(message ?? "-"); redo with 'mha-backup salvage --failover \(record.id)' while ssh still reaches it",
-                      kind: "salvage-failed")
+                alert(.critical, "binlog salvage of \(dead.host) failed (attempt \(attempt)): \(message ?? "-"); redo with 'mha-backup salvage --failover \(record.id)' while ssh still reaches it",
+                      kind: .salvageFailed)
             }
         }
         guard let server = ctx.mha.server(named: dead.host) ?? ctx.mha.server(named: dead.address) else {

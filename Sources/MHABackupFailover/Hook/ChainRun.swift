@@ -13,7 +13,7 @@ final class ChainRun: @unchecked Sendable {
     private(set) var summary = ""
     let started = Date()
 
-    init(path: String, argv: [String], timeout: TimeInterval) {
+    init(path: String, argv: [String], timeout: TimeInterval, environment: [String: String] = [:]) {
         self.path = path
         self.argv = argv
         Threads.start { [self] in
@@ -23,7 +23,7 @@ final class ChainRun: @unchecked Sendable {
             o.grace = 2
             o.cancellation = HookInterrupt.flag
             do {
-                let r = try ProcessRunner().runPipeline([Command([path] + argv)], options: o)
+                let r = try ProcessRunner().runPipeline([Command([path] + argv, environment: environment)], options: o)
                 let s = r.stages[0]
                 code = r.timedOut || r.cancelled ? 1 : (s.exitCode ?? 1)
                 summary = r.timedOut ? "killed after \(Int(timeout)) s (chain_timeout)"

@@ -78,14 +78,14 @@ public final class HookContext: @unchecked Sendable {
 
     /// Raises an alert: the audit, `state_dir/alerts.jsonl`, and the configured alert command
     /// (detached). One per failover and `kind`: a repeat is audited, not sent again.
-    public func alert(_ severity: String, _ summary: String, details: String = "", kind: String? = nil) {
+    public func alert(_ severity: AlertSeverity, _ summary: String, details: String = "", kind: AlertKind, key: String? = nil) {
         guard let c = ctx?.config, !dryRun else {
-            record("alert", outcome: .warning, message: "\(severity): \(summary)")
+            record("alert", outcome: .warning, message: "\(severity.rawValue): \(summary)")
             return
         }
-        let sent = Alerts.raise(config: c, severity: severity, summary: summary, details: details, failoverId: failoverId,
-                                kind: kind, now: clock.now())
-        record("alert", outcome: sent ? .warning : .skipped, message: "\(severity): \(summary)\(sent ? "" : " (already raised for this failover)")")
+        let sent = Alerts.raise(config: c, severity: severity, kind: kind, key: key, summary: summary, details: details,
+                                failoverId: failoverId, now: clock.now())
+        record("alert", outcome: sent ? .warning : .skipped, message: "\(severity.rawValue): \(summary)\(sent ? "" : " (already raised for this failover)")")
     }
 
     /// Spawns `mha-backup hook-worker ...` detached (new session, fds above 2 closed by spawn).

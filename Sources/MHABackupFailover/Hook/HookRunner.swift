@@ -34,10 +34,10 @@ final class HookRunner {
         return config?.chain[h.kind]
     }
 
-    func startChain() -> ChainRun? {
+    func startChain(environment: [String: String] = [:]) -> ChainRun? {
         guard let p = chainPath else { return nil }
         if h.dryRun { return nil }  // said by dryRunChain
-        return ChainRun(path: p, argv: chainArgv, timeout: config?.hooks.chainTimeout ?? 600)
+        return ChainRun(path: p, argv: chainArgv, timeout: config?.hooks.chainTimeout ?? 600, environment: environment)
     }
 
     func finishChain(_ c: ChainRun?, default d: Int32) -> Int32 {
@@ -66,10 +66,11 @@ final class HookRunner {
     }
 
     /// Our own trouble: audited, and alerted (once per failover and action).
-    func trouble(_ action: String, host: String? = nil, _ message: String, severity: String = "warning") {
+    func trouble(_ action: String, host: String? = nil, _ message: String, severity: AlertSeverity = .warning,
+                 kind: AlertKind = .hookStepFailed) {
         ownTrouble.append("\(action): \(message)")
         h.record(action, host: host, outcome: .failed, message: message)
-        h.alert(severity, "\(h.kind.rawValue) \(phaseName)\(host.map { " on \($0)" } ?? ""): \(action) failed: \(message)", kind: action)
+        h.alert(severity, "\(h.kind.rawValue) \(phaseName)\(host.map { " on \($0)" } ?? ""): \(action) failed: \(message)", kind: kind, key: action)
     }
 
     func run() -> Int32 {
@@ -134,7 +135,7 @@ final class HookRunner {
     func refuseUnknownHosts(_ hosts: [String]) -> Int32 {
         let msg = "\(hosts.map(q).joined(separator: ", ")) \(hosts.count == 1 ? "is not a server" : "are not servers") in \(q(h.ctx?.mha.path ?? "?")) (mha_conf of \(q(config?.path ?? "?"))): our part is skipped"
         h.record("refused", outcome: .failed, message: msg, withArgs: true)
-        h.alert("critical", "\(h.kind.rawValue) \(phaseName): \(msg)", kind: "unknown-host")
+        h.alert(.critical, "\(h.kind.rawValue) \(phaseName): \(msg)", kind: .unknownHost)
         if let p = chainPath {
             if h.dryRun { return dryRunChain(p) }
             return finishChain(startChain(), default: 0)

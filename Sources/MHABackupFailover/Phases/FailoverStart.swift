@@ -20,7 +20,7 @@ extension HookRunner {
     /// next timeline, so the stream and the backups follow the new master. Idempotent.
     func recordPromotion(ctx: Context, new: HookServer, record rec: FailoverRecord?, reason: String) {
         guard let server = ctx.mha.server(named: new.host) ?? ctx.mha.server(named: new.address) else {
-            trouble("record promotion", host: new.host, "new master \(q(new.host)) is not a server in \(q(ctx.mha.path))")
+            trouble("record promotion", host: new.host, "new master \(q(new.host)) is not a server in \(q(ctx.mha.path))", kind: .promotionMissing)
             return
         }
         if h.dryRun {
@@ -29,7 +29,7 @@ extension HookRunner {
         }
         let t0 = Date()
         let read = h.effects.readPromotion(server: server, config: ctx.config, timeout: ctx.config.hooks.criticalPath)
-        if let e = read.error { trouble("record promotion", host: server.hostname, e) }
+        if let e = read.error { trouble("record promotion", host: server.hostname, e, kind: .promotionMissing) }
         let coords = read.coordinates
         do {
             let (e, prev) = try Promotion.open(ctx: ctx, server: server, coordinates: coords, oldMaster: rec?.deadMaster,
@@ -45,7 +45,7 @@ extension HookRunner {
                      message: "timeline \(e.id) (was \(prev.map { "\($0.id) on \($0.masterHost)" } ?? "none")), "
                         + (coords.map { "\($0.file):\($0.position) gtid \($0.gtid ?? "-")" } ?? "position unknown") + ", read_only=\(read.readOnly)")
         } catch {
-            trouble("record promotion", host: server.hostname, "\(error)")
+            trouble("record promotion", host: server.hostname, "\(error)", kind: .promotionMissing)
         }
     }
 

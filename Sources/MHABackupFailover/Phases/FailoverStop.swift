@@ -87,7 +87,7 @@ extension HookRunner {
                 }
             }
         } catch {
-            trouble("pause jobs", "the job registry stayed locked: \(error)")
+            trouble("pause jobs", "the job registry stayed locked: \(error)", kind: .jobNotPaused)
             return
         }
         if decided.isEmpty { return }

@@ -27,7 +27,7 @@ extension HookRunner {
             h.record("report again", host: done.deadMaster.host, outcome: .skipped,
                      message: "failover \(done.id) was reported and closed (\(done.status.rawValue)) \(Int(h.clock.now().timeIntervalSince(done.closedAt ?? done.openedAt))) s ago; nothing to do",
                      withArgs: true)
-            return finishChain(startChain(), default: 0)
+            return finishChain(startChain(environment: reportEnvironment(done.id, write: false)), default: 0)
         }
         let rec = openRecord(kind: .failover)
         if h.ctx != nil {
@@ -46,9 +46,25 @@ extension HookRunner {
                 }
             }
             if !success && !h.dryRun {
-                h.alert("critical", "MHA failover of \(args.origMaster?.host ?? "?") failed", details: args["body"] ?? "")
+                h.alert(.critical, "MHA failover of \(args.origMaster?.host ?? "?") failed", details: args["body"] ?? "", kind: .failoverFailed)
             }
         }
-        return finishChain(startChain(), default: 0)
+        // Written here only for a chained script to read (the worker writes the final one anyway).
+        return finishChain(startChain(environment: rec.flatMap { h.dryRun || chainPath == nil ? nil : reportEnvironment($0.id, write: true) } ?? [:]),
+                           default: 0)
+    }
+
+    /// `MHA_BACKUP_REPORT` for the chained report script: the incident report, written now from
+    /// what is known (preliminary; the worker rewrites it when the failover is closed).
+    func reportEnvironment(_ id: String, write: Bool) -> [String: String] {
+        guard let ctx = h.ctx else { return [:] }
+        let p = FailoverReportFile.path(stateDir: ctx.config.stateDir, id: id)
+        if write {
+            let t0 = Date()
+            let ok = FailoverReportFile.write(ctx: ctx, failoverId: id, now: h.clock.now()) != nil
+            h.record("incident report", outcome: ok ? .ok : .failed, started: t0, message: ok ? "preliminary: \(p)" : "could not write \(p)", quiet: true)
+            if !ok { return [:] }
+        }
+        return FileManager.default.fileExists(atPath: p) ? [FailoverReportFile.environmentVariable: p] : [:]
     }
 }

@@ -52,7 +52,7 @@ extension HookRunner {
         h.record("stop mysqld", host: m.host, outcome: r.state == .stopped ? .ok : .failed, started: t0, exitCode: r.exitCode,
                  message: r.message)
         if r.alert {
-            h.alert("critical", "shutdown_script on \(m.host): \(r.message)", kind: "fence-\(r.state.rawValue)")
+            h.alert(.critical, "shutdown_script on \(m.host): \(r.message)", kind: .oldMasterNotStopped, key: r.state.rawValue)
         }
         return r.exitCode
     }
@@ -138,7 +138,7 @@ extension HookRunner {
                      outcome: .ok, message: a.start ? "worker to start" : "its worker is running", quiet: true)
             return a
         } catch {
-            trouble("start salvage", host: args.origMaster?.host, "\(error)", severity: "critical")
+            trouble("start salvage", host: args.origMaster?.host, "\(error)", severity: .critical, kind: .salvageFailed)
             return nil
         }
     }
@@ -180,9 +180,9 @@ extension HookRunner {
             h.record("wait for salvage", host: args.origMaster?.host, outcome: .ok, started: t0,
                      message: "attempt \(mine): \(state?.files.count ?? 0) file(s), last \(state?.lastFile ?? "-"):\(state?.lastPosition.map(String.init) ?? "-")")
         case .running?:
-            trouble("wait for salvage", host: args.origMaster?.host, "still running after salvage_wait = \(Int(ctx.config.hooks.salvageWait)) s; continuing")
+            trouble("wait for salvage", host: args.origMaster?.host, "still running after salvage_wait = \(Int(ctx.config.hooks.salvageWait)) s; continuing", kind: .salvageIncomplete)
         default:
-            trouble("wait for salvage", host: args.origMaster?.host, state?.message ?? "salvage failed", severity: "critical")
+            trouble("wait for salvage", host: args.origMaster?.host, state?.message ?? "salvage failed", severity: .critical, kind: .salvageFailed)
         }
     }
 }
