@@ -27,7 +27,7 @@ build
     echo "P2: sandbox failover (--mysqld: mysqld killed, sshd alive), our hooks vs no-op hooks"
     echo "command: ROUNDS=$ROUNDS bench/p2-failover.sh   (started $(date -u '+%F %T') UTC)"
     machine_header
-    echo "per run: sandbox down+up --base 40, mha-backup check, [no-op: app.cnf hooks -> $NOOP],"
+    echo "per run: sandbox down+up --base $BASE, mha-backup check, [no-op: app.cnf hooks -> $NOOP],"
     echo "  masterha_manager --conf=$APP --ignore_last_failover (PERL5LIB=$ROOT/perl5),"
     echo "  kill -9 of h1 mysqld; times in seconds from the kill, by our own 20 ms polling"
     echo
