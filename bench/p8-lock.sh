@@ -126,7 +126,7 @@ one_run() { # round variant
         sleep 1
     fi
     la=$(loadavg)
-    json=$(python3 "$POLL" --kill-pid "$(master_mysqld_pid)" --manager-pid "$MPID" --log "$MLOG" --probe \
+    json=$(python3 "$POLL" --kill-pid "$(master_mysqld_pid)" --manager-pid "$MPID" --log "$MLOG" --probe --probe-host "$H2" \
            --timeout $((CAP + 120)) "${release[@]}")
     rc=0; wait "$MPID" || rc=$?
     rm -f "$ROOT/mha/manager.pid"
