@@ -107,3 +107,26 @@ struct WorkerRequestTests {
         }
     }
 }
+
+@Suite("the layers the hooks link stay on FoundationEssentials")
+struct LayerImportTests {
+    @Test("no file of MHABackupBase or MHABackupFailover imports Foundation (the hooks would link it and ICU again)")
+    func noFoundation() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var checked = 0
+        for layer in ["MHABackupBase", "MHABackupFailover"] {
+            let dir = root.appendingPathComponent("Sources/\(layer)").path
+            let files = try #require(FileManager.default.enumerator(atPath: dir)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+            for f in files {
+                let text = try String(contentsOfFile: "\(dir)/\(f)", encoding: .utf8)
+                for line in text.split(separator: "\n") where line.hasPrefix("import ") || line.hasPrefix("@_exported import ") {
+                    let module = line.split(separator: " ").last.map(String.init) ?? ""
+                    #expect(!["Foundation", "FoundationNetworking", "FoundationXML", "FoundationInternationalization"].contains(module),
+                            "\(layer)/\(f): \(line)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 40, "found only \(checked) files: wrong root \(root.path)?")
+    }
+}
