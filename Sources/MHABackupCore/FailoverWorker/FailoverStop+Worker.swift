@@ -15,9 +15,18 @@ extension HookWorker {
         if let a = salvageAttempt { runSalvage(attempt: a) }
         if salvageOnly { return }
         for id in record.pausedJobs {
-            guard let j = try? reg.load(id), j.state == .paused else { continue }
+            // Checked and stopped under the registry's lock, as the report's resume marks the job
+            // running under it before its CONT: a STOP can never land after that CONT (a failover
+            // MHA aborted at once is reported while this worker still salvages).
+            var job: JobRecord?
+            var ok = false
             let t0 = Date()
-            let ok = remoteSignal(j, "STOP")
+            _ = try? reg.withLock(timeout: 30) {
+                guard let j = try? reg.load(id), j.state == .paused else { return }
+                job = j
+                ok = remoteSignal(j, "STOP")
+            }
+            guard let j = job else { continue }
             log("pause job \(id) on its source", host: j.sourceHost, outcome: ok ? .ok : .skipped, started: t0,
                 message: ok ? "remote process group \(j.remotePid ?? 0) stopped" : "no remote process to stop")
             if !ok, let rp = j.remotePid {

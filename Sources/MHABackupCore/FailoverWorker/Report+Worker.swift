@@ -153,9 +153,10 @@ extension HookWorker {
                 (try? MySQLClient(server: s, config: ctx.config).scalar("SELECT 1")) != nil
             } ?? false
             if reachable && !isDead(j.sourceHost) {
+                // Running first, under the lock the stop worker's STOP takes (see afterStop).
+                _ = try? reg.withLock(timeout: 30) { try? reg.update(id, locked: true) { $0.state = .running } }
                 _ = remoteSignal(j, "CONT")
                 if j.pgid > 0 { kill(-j.pgid, SIGCONT) }
-                try? reg.update(id) { $0.state = .running }
                 log("resume job \(id)", host: j.sourceHost, outcome: .ok)
             } else {
                 try? control.abort(id)
