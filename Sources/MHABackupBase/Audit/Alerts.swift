@@ -66,13 +66,9 @@ public enum Alerts {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         guard n > 0 else { return }
-        let exe = String(cString: buf)
-        let dir = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let bin = "\(dir)/mha-backup"
+        let bin = "\(Path.dir(String(cString: buf)))/mha-backup"
         guard access(bin, X_OK) == 0 else { return }
-        let argv = [bin, "--config", c.path, "alerts", "deliver", "--background"]
-        let setsid = (["/usr/bin/setsid", "/bin/setsid"] as [String]).first { (p: String) in access(p, X_OK) == 0 }
-        _ = try? ProcessRunner.spawnDetached(Command(setsid.map { [$0, "-f"] + argv } ?? argv),
-                                             logFile: c.stateDir + "/alerts-deliver.log")
+        _ = try? ProcessRunner.spawnDetachedThroughSetsid(Command([bin, "--config", c.path, "alerts", "deliver", "--background"]),
+                                                          logFile: c.stateDir + "/alerts-deliver.log")
     }
 }

@@ -107,9 +107,8 @@ public enum AlertMessage {
         gmtime_r(&t, &tmv)
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(days[Int(tmv.tm_wday)]), \(two(tmv.tm_mday)) \(months[Int(tmv.tm_mon)]) \(tmv.tm_year + 1900) "
-            + "\(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec)) +0000"
+        return "\(days[Int(tmv.tm_wday)]), \(padded(tmv.tm_mday, width: 2)) \(months[Int(tmv.tm_mon)]) \(tmv.tm_year + 1900) "
+            + "\(padded(tmv.tm_hour, width: 2)):\(padded(tmv.tm_min, width: 2)):\(padded(tmv.tm_sec, width: 2)) +0000"
     }
 
     /// The message given to `sendmail -t -i` on stdin (CRLF is the MTA's business: LF here).

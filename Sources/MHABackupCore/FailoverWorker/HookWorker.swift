@@ -45,11 +45,7 @@ public final class HookWorker: @unchecked Sendable {
     }
 
     func remoteSignal(_ job: JobRecord, _ sig: String) -> Bool {
-        guard let rp = job.remotePid, let s = ctx.mha.server(named: job.sourceHost),
-              let ssh = try? SSHTarget(server: s, config: ctx.config) else { return false }
-        let r = try? runner.run(ssh.command(RemoteCommand(["kill", "-\(sig)", "--", "-\(rp)"])),
-                                timeout: TimeInterval(ctx.config.sshConnectTimeout + 5))
-        return r?.succeeded == true
+        JobControl.signalRemote(job, sig, ctx: ctx, runner: runner)
     }
 
 }

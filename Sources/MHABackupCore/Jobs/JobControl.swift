@@ -13,10 +13,18 @@ public struct JobControl: Sendable {
     var registry: JobRegistry { JobRegistry(dir: ctx.config.jobsDir, clock: ctx.clock) }
 
     func remoteSignal(_ job: JobRecord, _ sig: String) {
+        Self.signalRemote(job, sig, ctx: ctx, runner: runner)
+    }
+
+    /// `kill -SIG -- -PGID` of the job's remote process group on its source, over ssh, bounded by
+    /// the connect timeout. False when the job has no remote group or ssh did not do it.
+    @discardableResult
+    static func signalRemote(_ job: JobRecord, _ sig: String, ctx: Context, runner: ProcessRunner) -> Bool {
         guard let rp = job.remotePid, let server = ctx.mha.server(named: job.sourceHost),
-              let ssh = try? SSHTarget(server: server, config: ctx.config) else { return }
-        _ = try? runner.run(ssh.command(RemoteCommand(["kill", "-\(sig)", "--", "-\(rp)"])),
-                            timeout: TimeInterval(ctx.config.sshConnectTimeout + 5))
+              let ssh = try? SSHTarget(server: server, config: ctx.config) else { return false }
+        let r = try? runner.run(ssh.command(RemoteCommand(["kill", "-\(sig)", "--", "-\(rp)"])),
+                                timeout: TimeInterval(ctx.config.sshConnectTimeout + 5))
+        return r?.succeeded == true
     }
 
     func requireLive(_ id: String) throws -> JobRecord {

@@ -27,11 +27,8 @@ package final class SystemEffects: HookEffects, @unchecked Sendable {
     package func signalGroup(_ pgid: pid_t, _ sig: Int32) { kill(-pgid, sig) }
     package func signalProcess(_ pid: pid_t, _ sig: Int32) { kill(pid, sig) }
 
-    /// Through util-linux's small `setsid -f` when there is one: posix_spawn waits until the child
-    /// has exec'd, and exec of the big worker costs milliseconds on MHA's path; setsid's does not.
     package func spawnDetached(_ argv: [String], logFile: String) throws -> pid_t {
-        let setsid = ["/usr/bin/setsid", "/bin/setsid"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        return try ProcessRunner.spawnDetached(Command(setsid.map { [$0, "-f"] + argv } ?? argv), logFile: logFile)
+        try ProcessRunner.spawnDetachedThroughSetsid(Command(argv), logFile: logFile)
     }
 
     package func ssh(_ target: SSHTarget, _ command: RemoteCommand, timeout: TimeInterval) -> PipelineResult? {

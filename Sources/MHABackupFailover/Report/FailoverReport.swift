@@ -98,8 +98,7 @@ public enum FailoverReport {
     }
 
     static func hms(_ d: Date) -> String {
-        let s = d.formatted(Date.ISO8601FormatStyle())   // 2026-12-01T21:19:47Z
-        return s.count >= 19 ? String(s.dropFirst(11).prefix(8)) : s
+        String(ISO8601.format(d).dropFirst(11).prefix(8))   // 2026-12-01T21:19:47.123Z
     }
 
     static func cell(_ s: String) -> String {
