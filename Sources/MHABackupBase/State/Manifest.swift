@@ -89,6 +89,8 @@ public struct Manifest: Codable, Sendable {
     public var toolCommand: [String] = []
     public var message: String?
     public var durationSeconds: Double?
+    /// Verified copies on remote tiers (`tier sync`); nil: only in the hot store.
+    public var tiers: [TierCopy]?
 
     public struct ReplicaOf: Codable, Sendable, Equatable {
 
