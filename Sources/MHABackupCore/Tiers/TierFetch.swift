@@ -32,11 +32,9 @@ public enum TierFetch {
             let m = try catalog.load(cur)
             let folder = catalog.folder(cur)
             let missing = m.files.filter { !FileManager.default.fileExists(atPath: "\(folder)/\($0.name)") }
-            if !missing.isEmpty {
-                let copies = ordered(m.tiers ?? [])
-                guard !copies.isEmpty else {
-                    throw MBError(.noInput, "backup \(q(cur)): \(missing.count) file(s) are missing from \(q(folder)) and no tier records a copy")
-                }
+            // No tier copy: nothing to fetch; verify and restore report the missing files themselves.
+            let copies = ordered(m.tiers ?? [])
+            if !missing.isEmpty && !copies.isEmpty {
                 var lastError: Error?
                 for c in copies {
                     do {
