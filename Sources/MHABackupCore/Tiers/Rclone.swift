@@ -23,7 +23,7 @@ public struct Rclone: Sendable {
     static let commonFlags = ["--retries", "1", "--low-level-retries", "2", "--contimeout", "5s", "--timeout", "60s",
                               "--ask-password=false", "--use-json-log", "-q"]
 
-    func command(_ args: [String]) throws -> Command {
+    package func command(_ args: [String]) throws -> Command {
         guard let bin = ProcessRunner.which("rclone") else {
             throw MBError(.unavailable, "tier \(q(tier.name)): rclone is not installed", hint: "install the Debian package 'rclone' (apt-get install rclone)")
         }
