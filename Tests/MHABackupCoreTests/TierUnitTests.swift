@@ -156,3 +156,37 @@ struct TierUnitTests {
         #expect(a.state(of: "mysql-bin.000001", index: idx) == .complete(sha256: sha, size: 1000))
     }
 }
+
+@Suite("tiers: recording a copy in the catalog")
+struct TierCatalogTests {
+    @Test("recordTiers keeps the backup complete, also when interrupted between the manifest and the marker")
+    func crashSafeRecord() throws {
+        let dir = NSTemporaryDirectory() + "mhab-tier-cat-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = Catalog(dir: dir)
+        let m = Manifest(id: "20261125T143553Z-full-a1b2c3", type: .full, method: .mariabackup, status: .running, sourceHost: "db2",
+                         sourcePort: 3306, sourceRole: "replica", startedAt: Date(timeIntervalSince1970: 1_800_000_000), compression: .zstd,
+                         files: [ManifestFile(name: "backup.xb.zst", size: 3, sha256: String(repeating: "a", count: 64))])
+        try c.commit(m)
+        let copy = TierCopy(tier: "warm", remotePath: "backups/\(m.id)", verifiedAt: Date(timeIntervalSince1970: 1_800_000_100))
+        let after = try c.recordTiers(m.id, [copy])
+        #expect(after.tiers == [copy])
+        #expect(try c.load(m.id).status == .complete && (try c.load(m.id).tiers) == [copy])
+        #expect(!FileManager.default.fileExists(atPath: "\(c.folder(m.id))/COMMITTED.next"))
+        // The crash: the new manifest and COMMITTED.next are on disk, the old marker not yet replaced.
+        let oldMarker = try String(contentsOfFile: "\(c.folder(m.id))/COMMITTED", encoding: .utf8)
+        var m2 = after
+        m2.tiers = [TierCopy(tier: "cold", remotePath: "backups/\(m.id)", verifiedAt: copy.verifiedAt)]
+        let data = try JSON.encode(m2)
+        try AtomicFile.write("sha256 \(SHA256Hasher.hex(of: data))\n", to: "\(c.folder(m.id))/COMMITTED.next", mode: 0o640)
+        try AtomicFile.write(data, to: "\(c.folder(m.id))/manifest.json", mode: 0o640)
+        #expect(try String(contentsOfFile: "\(c.folder(m.id))/COMMITTED", encoding: .utf8) == oldMarker)
+        let loaded = try c.load(m.id)
+        #expect(loaded.status == .complete && loaded.tiers?.first?.tier == "cold")
+        // A manifest changed by anything else is still not complete.
+        var m3 = m2
+        m3.sourceHost = "db9"
+        try AtomicFile.write(try JSON.encode(m3), to: "\(c.folder(m.id))/manifest.json", mode: 0o640)
+        #expect(try c.load(m.id).status == .partial)
+    }
+}

@@ -23,13 +23,22 @@ extension Array where Element == TierCopy {
 }
 
 extension Catalog {
-    /// Records where a committed backup's remote copies live: a new manifest and its marker
-    /// (as `commit` writes them). The hot data files are not touched.
+    /// Records where a committed backup's remote copies live: a new manifest and its marker. The
+    /// new marker is written first beside the old one (`COMMITTED.next`), then the manifest, then
+    /// the marker renamed into place: at every instant one of the two markers matches the
+    /// manifest, so a crash never leaves a committed backup looking partial. Data files untouched.
     public func recordTiers(_ id: String, _ copies: [TierCopy]) throws -> Manifest {
         var m = try load(id)
         guard m.status == .complete else { throw MBError(.dataError, "backup \(q(id)) is \(m.status.rawValue), not complete: no tier is recorded") }
         m.tiers = copies.isEmpty ? nil : copies
-        try commit(m)
+        let data = try JSON.encode(m)
+        let next = markerPath(id) + ".next"
+        try AtomicFile.write("sha256 \(SHA256Hasher.hex(of: data))\n", to: next, mode: 0o640)
+        try AtomicFile.write(data, to: manifestPath(id), mode: 0o640)
+        guard rename(next, markerPath(id)) == 0 else {
+            throw MBError(.cantCreate, "cannot rename \(q(next)): \(String(cString: strerror(errno)))")
+        }
+        AtomicFile.syncDirectory(folder(id))
         return m
     }
 }
