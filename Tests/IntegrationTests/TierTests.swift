@@ -301,5 +301,13 @@ struct TierIntegrationTests {
         #expect(rebuiltIndex.files.map(\.name) == binlogs.map(\.name))
         r = try lab.run(h, ["restore", "--latest", "--plan"], config: freshConfig)
         #expect(r.code == 0, "the rebuilt catalog plans a restore: \(r.stdout) \(r.stderr)")
+
+        // Retention's hook: the remote copies of the backup and of its binlogs are deleted.
+        let ctx = try Context.load(configPath: lab.config)
+        try TierRemoval.removeRemoteCopies(ctx, backup: try lab.catalog().load(id))
+        for e in try archive.loadIndex().files { try TierRemoval.removeRemoteCopies(ctx, binlog: e) }
+        let cold = Rclone(tier: try lab.cold(), home: lab.root + "/probe-home", timeout: 30)
+        let left = try cold.list("backups/\(id)").map(\.Path) + (try cold.list("binlogs/\(binlogFolder)").map(\.Path).filter { $0 != "index.json" })
+        #expect(left.isEmpty, "left on cold: \(left)")
     }
 }

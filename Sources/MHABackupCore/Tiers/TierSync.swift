@@ -169,7 +169,7 @@ public final class TierSync {
             copies.removeAll { $0.tier == t }
             m = try catalog.recordTiers(id, copies)
             let r = try rclone(t)
-            for name in m.files.map(\.name) + ["manifest.json", "COMMITTED"] { try r.delete("\(rel)/\(name)") }
+            for name in ["COMMITTED", "manifest.json"] + m.files.map(\.name) { try r.delete("\(rel)/\(name)") }
         }
         return bytes
     }
