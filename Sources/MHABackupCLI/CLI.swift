@@ -24,6 +24,8 @@ public enum CLI {
       drill --new-master HOST [--dead-master-ssh yes|no]   the failover sequence with today's topology (dry run)
       sandbox up|down|status|env|kill-master --host|--mysqld|failover --host|--mysqld|switch --new-master HOST
               [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
+      tier sync [--tier warm|cold] [--dry-run] [--json]   move backups and binlogs to the remote tiers (rclone)
+      catalog rebuild --from warm|cold [--json]           rebuild a lost manager host's catalog from a tier
       metrics [--stdout]                      write [metrics] metrics_file for Prometheus (local state only)
       exit-codes                              the table of exit codes
     config: --config FILE, else $MHA_BACKUP_CONFIG, else /etc/mha-backup/mha-backup.cnf
@@ -124,6 +126,12 @@ public enum CLI {
         case "alerts":
             let a = try Arguments(rest, valued: ["config", "severity", "kind", "summary", "details", "failover"], flags: ["background", "json"])
             try AlertsCommand.run(try ctx(a), args: a)
+        case "tier":
+            let a = try Arguments(rest, valued: ["config", "tier"], flags: ["dry-run", "json"])
+            try TierCommand.run(try ctx(a), args: a)
+        case "catalog":
+            let a = try Arguments(rest, valued: ["config", "from"], flags: ["json"])
+            try CatalogCommand.run(try ctx(a), args: a)
         case "sandbox":
             let a = try Arguments(rest, valued: ["root", "base", "new-master", "hooks-dir"], flags: ["host", "mysqld", "json"])
             try SandboxCommand.run(args: a)

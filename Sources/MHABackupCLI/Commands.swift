@@ -47,6 +47,13 @@ enum ListCommand {
         return "\(r.level.rawValue) \(r.ok ? "ok" : "FAILED") \(Formatters.shared.formatUTC(r.checkedAt, "MM-dd HH:mm"))"
     }
 
+    /// `  tiers=hot,warm`: where the backup's copies are (hot: every data file in the store).
+    static func tiers(_ m: Manifest, folder: String) -> String {
+        let hot = m.files.allSatisfy { FileManager.default.fileExists(atPath: "\(folder)/\($0.name)") }
+        let all = (hot ? ["hot"] : []) + (m.tiers ?? []).map(\.tier)
+        return m.tiers == nil ? "" : "  tiers=\(all.joined(separator: ","))"
+    }
+
     static func run(_ ctx: Context, json: Bool) throws {
         let active = Set(JobRegistry(dir: ctx.config.jobsDir).active().compactMap(\.backupId))
         let all = Catalog(dir: ctx.config.backupsDir).all(activeJobs: active)
@@ -61,7 +68,7 @@ enum ListCommand {
             let pad = { (s: String, n: Int) in s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
             let bl = m.binlog.map { "\($0.file):\($0.position)\($0.gtid.map { " [\($0)]" } ?? "")" } ?? "-"
             print("\(pad(m.id, 45)) \(pad(m.status.rawValue, 9)) \(pad(m.type.rawValue, 12)) \(pad(m.method.rawValue, 12)) \(pad("\(m.sourceHost):\(m.sourcePort)", 20)) \(pad(m.timeline.map(String.init) ?? "-", 3)) \(pad(formatBytes(m.compressedBytes), 11)) \(pad(verified(catalog.folder(m.id)), 25)) \(bl)"
-                  + (m.parent.map { "  parent=\($0)" } ?? "") + (m.status == .complete ? "" : "  (\(m.message ?? ""))"))
+                  + (m.parent.map { "  parent=\($0)" } ?? "") + tiers(m, folder: catalog.folder(m.id)) + (m.status == .complete ? "" : "  (\(m.message ?? ""))"))
         }
     }
 }

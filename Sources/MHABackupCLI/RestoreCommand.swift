@@ -28,8 +28,11 @@ enum RestoreCommand {
             throw MBError.usage("option '--port' goes with '--start' (the server is left running on it)")
         }
         var planner = try RestorePlanner.forStore(ctx)
-        if !args.has("plan") { planner.checkBase = { try RestoreGate.checkBackup(ctx: ctx, $0) } }
+        if !args.has("plan") { planner.checkBase = { _ = try TierFetch.backup(ctx, $0.id); try RestoreGate.checkBackup(ctx: ctx, $0) } }
         let plan = try planner.plan(target: target, backupId: args["backup"])
+        if !args.has("plan") {
+            for f in plan.segments.flatMap(\.files) where f.origin == .archive { try TierFetch.binlog(ctx, path: f.path) }
+        }
         if args.has("plan") {
             if args.has("json") { print(JSON.string(plan)) } else { plan.render().forEach { print($0) } }
             return

@@ -52,6 +52,20 @@ public enum Usage {
         failover and lift it in the report; up and down are for an operator. A fence older than its ttl
         ([backup] fence_ttl by default) is reported as stale.
         """),
+        Entry(name: "tier", synopsis: ["tier sync [--tier warm|cold] [--dry-run] [--json]"], text: """
+        Moves committed backups (data files, manifest, COMMITTED) and archived binlogs (with .sha256)
+        from the hot store to [tier warm] once older than its 'after', and on to [tier cold], through
+        rclone (configured in the environment only). Each remote copy is read back and its SHA-256
+        compared with the manifest or .sha256 before the catalog records it; only then is the copy
+        above it removed. Decides from the local catalog; --tier stops at that tier; --dry-run prints
+        the moves. A remote that is down or full: exit 69, the hot copy kept; the next sync resumes.
+        """),
+        Entry(name: "catalog", synopsis: ["catalog rebuild --from warm|cold [--json]"], text: """
+        Rebuilds the local catalog of a new manager host from a tier: backup manifests (kept only when
+        their COMMITTED marker matches), the binlog indexes and .sha256 files, timeline.json and the
+        failover records; the data stays remote and verify/restore fetch it (checked by SHA-256).
+        Exit 65 when a remote manifest was rejected.
+        """),
         Entry(name: "metrics", synopsis: ["metrics [--stdout]"], text: """
         Writes [metrics] metrics_file (node_exporter's textfile collector: temp file, fsync, rename)
         from local state only: the catalog, the binlog archive, the stream, verify results, failover

@@ -18,6 +18,7 @@ struct ConfigDocsTests {
     static var known: Set<String> {
         var s = Set(BackupConfig.schema.flatMap { sec, keys in keys.map { "[\(sec)] \($0)" } })
         for k in hostKeys { s.insert("[host] \(k)") }
+        for k in TierSettings.keys.union(["type"]) { s.insert("[tier] \(k)") }
         return s
     }
 

@@ -18,6 +18,9 @@ public struct ArchivedBinlog: Codable, Sendable, Equatable {
     public var via: String
     public var firstGtid: String?
     public var lastGtid: String?
+    /// Verified copies on remote tiers (`tier sync`); with one, the hot file may be gone while
+    /// its `.sha256` stays: the binlog still counts as archived.
+    public var tiers: [TierCopy]?
 
     public init(name: String, size: Int64, sha256: String, archivedAt: Date, sourceHost: String, sourcePort: Int,
                 via: String, firstGtid: String? = nil, lastGtid: String? = nil) {
@@ -174,7 +177,12 @@ public struct BinlogArchive: Sendable {
     }
 
     public func state(of name: String, index: BinlogIndex? = nil) -> ArchivedBinlogState {
-        guard let size = BinlogFileIO.size(path(name)) else { return .absent }
+        guard let size = BinlogFileIO.size(path(name)) else {
+            if let e = index?.entry(name), e.tiers?.isEmpty == false, recordedChecksum(name) == e.sha256 {
+                return .complete(sha256: e.sha256, size: e.size)  // on a remote tier only
+            }
+            return .absent
+        }
         guard let sha = recordedChecksum(name) else { return .unverified(size: size) }
         if let e = index?.entry(name), e.sha256 == sha, e.size != size {
             return .damaged(size: size, recorded: e.size)
@@ -202,7 +210,7 @@ public struct BinlogArchive: Sendable {
     func reconcileIndexLocked() throws {
         var idx = try loadIndex()
         let before = idx
-        for e in idx.files where !BinlogFileIO.exists(path(e.name)) || recordedChecksum(e.name) == nil {
+        for e in idx.files where (!BinlogFileIO.exists(path(e.name)) && e.tiers?.isEmpty != false) || recordedChecksum(e.name) == nil {
             idx.remove(e.name)
         }
         for f in BinlogFileIO.list(dir) where BinlogName(f) != nil {

@@ -128,6 +128,8 @@ public struct BackupConfig: Sendable {
     public var alertCommand: String?
     /// `[metrics]`: the Prometheus textfile and its labels.
     public var metrics = MetricsSettings()
+    /// `[tier warm]`, `[tier cold]`: the remote tiers after hot (`store_dir`), in order.
+    public var tiers: [TierSettings] = []
     /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
     public var alertDelivery = AlertSettings()
 
@@ -209,6 +211,7 @@ public struct BackupConfig: Sendable {
                 }
                 continue
             }
+            if s.name.hasPrefix("tier ") { continue }  // the rclone backend's keys: TierSettings.parse checks them
             guard let keys = schema[s.name] else {
                 warn("\(p):\(s.line): unknown section [\(s.name)] (ignored)")
                 continue
@@ -342,6 +345,7 @@ public struct BackupConfig: Sendable {
         }
         c.alertCommand = try path("alerts", "command")
         c.metrics = try MetricsSettings.parse(ini)
+        c.tiers = try TierSettings.parse(ini)
         c.alertDelivery = try AlertSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()

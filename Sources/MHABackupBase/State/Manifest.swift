@@ -89,6 +89,8 @@ public struct Manifest: Codable, Sendable {
     public var toolCommand: [String] = []
     public var message: String?
     public var durationSeconds: Double?
+    /// Verified copies on remote tiers (`tier sync`); nil: only in the hot store.
+    public var tiers: [TierCopy]?
 
     public struct ReplicaOf: Codable, Sendable, Equatable {
 
@@ -139,8 +141,11 @@ public struct Catalog: Sendable {
             throw MBError(.noInput, "backup \(q(id)) has no manifest in \(q(folder(id)))")
         }
         var m = try JSON.decode(Manifest.self, from: data, file: manifestPath(id))
-        let marker = (try? String(contentsOfFile: markerPath(id), encoding: .utf8))?.trimmed()
+        var marker = (try? String(contentsOfFile: markerPath(id), encoding: .utf8))?.trimmed()
         if m.status == .complete {
+            // A tier record interrupted between its manifest and its marker (Catalog.recordTiers).
+            let next = (try? String(contentsOfFile: markerPath(id) + ".next", encoding: .utf8))?.trimmed()
+            if marker != nil, next == "sha256 \(SHA256Hasher.hex(of: data))" { marker = next }
             if marker != "sha256 \(SHA256Hasher.hex(of: data))" {
                 m.status = .partial
                 m.message = marker == nil ? "no commit marker" : "commit marker does not match the manifest"

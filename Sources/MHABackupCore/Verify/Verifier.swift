@@ -195,6 +195,14 @@ public final class Verifier {
             problems.append(VerifyProblem(file: folder, reason: "backup folder is missing"))
             return finish()
         }
+        // On a remote tier only: fetched back into the hot store and checked by SHA-256 first.
+        do {
+            let fetched = try TierFetch.backup(ctx, id, log: log)
+            if !fetched.isEmpty { notes.append("\(fetched.count) file(s) fetched back from a remote tier into \(folder)") }
+        } catch {
+            problems.append(VerifyProblem(file: folder, reason: Self.text(error)))
+            return finish()
+        }
         let m: Manifest
         do {
             m = try catalog.load(id)
