@@ -128,6 +128,8 @@ public struct BackupConfig: Sendable {
     public var alertCommand: String?
     /// `[metrics]`: the Prometheus textfile and its labels.
     public var metrics = MetricsSettings()
+    /// `[retention]`: what `mha-backup retention` keeps (Config/RetentionSettings.swift).
+    public var retention = RetentionSettings()
     /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
     public var alertDelivery = AlertSettings()
 
@@ -177,6 +179,7 @@ public struct BackupConfig: Sendable {
         "chain": Set(HookKind.allCases.map(\.rawValue)),
         "alerts": Set(["command"]).union(AlertSettings.keys),
         "metrics": MetricsSettings.keys,
+        "retention": RetentionSettings.keys,
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -342,6 +345,7 @@ public struct BackupConfig: Sendable {
         }
         c.alertCommand = try path("alerts", "command")
         c.metrics = try MetricsSettings.parse(ini)
+        c.retention = try RetentionSettings.parse(ini)
         c.alertDelivery = try AlertSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()
