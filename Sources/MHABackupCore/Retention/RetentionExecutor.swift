@@ -100,7 +100,9 @@ public final class RetentionExecutor: @unchecked Sendable {
         }
         let catalog = Catalog(dir: ctx.config.backupsDir)
         let registry = JobRegistry(dir: ctx.config.jobsDir)
-        for item in plan.backups where item.action == .delete {
+        // Newest first: an incremental goes before its parent, so no moment leaves a catalog
+        // entry whose chain is broken (verify --all would fail it).
+        for item in plan.backups.reversed() where item.action == .delete {
             let hidden = "\(ctx.config.backupsDir)/\(Self.deletingPrefix)\(item.id)"
             // Under the jobs lock: a backup that started meanwhile is never taken away.
             let moved = try registry.withLock { () -> Bool in
