@@ -20,7 +20,7 @@ enum RetentionCommand {
         let executor = RetentionExecutor(ctx: ctx)
         let plan = try executor.run(now: now, confirm: confirm)
         if args.has("json") {
-            print(JSON.string(plan))
+            try plan.writeJSON { print($0, terminator: "") }
             return
         }
         for line in render(plan, confirmed: confirm) { print(line) }

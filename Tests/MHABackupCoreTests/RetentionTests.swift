@@ -200,6 +200,15 @@ struct RetentionTests {
         let item = try #require((obj["backups"] as? [[String: Any]])?.first)
         #expect(Set(item.keys) == ["kind", "id", "host", "port", "type", "status", "time", "bytes", "action", "reasons"])
         #expect(item["action"] as? String == "keep" && item["kind"] as? String == "backup")
+        // The streamed --json is the Codable document, item for item.
+        var streamed = ""
+        let wide = RetentionPlanner(backups: Self.failoverHistory(), timeline: Self.timeline, archives: [Self.db1, Self.db2],
+                                    policy: RetentionPolicy(fullDaily: 5, fullWeekly: 0, fullMonthly: 0, binlogKeep: 10 * 86_400)).plan(now: Self.day(30.5))
+        try wide.writeJSON { streamed += $0 }
+        let a = try JSONSerialization.jsonObject(with: Data(streamed.utf8)) as? NSDictionary
+        let b = try JSONSerialization.jsonObject(with: JSON.encode(wide)) as? NSDictionary
+        #expect(a != nil && a == b)
+        #expect(RetentionPlan.quoted("a\"b\\c\n\u{1}") == "\"a\\\"b\\\\c\\n\\u0001\"")
         let text = RetentionCommand.render(p, confirmed: false)
         #expect(text.first?.contains("dry run") == true && text.last?.hasPrefix("nothing to delete") == true)
     }

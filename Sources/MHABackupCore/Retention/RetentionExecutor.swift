@@ -52,18 +52,19 @@ public final class RetentionExecutor: @unchecked Sendable {
 
     /// The archive folders under `binlogs/` with their index entries.
     public static func archives(_ config: BackupConfig) throws -> [ArchiveListing] {
-        var out: [ArchiveListing] = []
-        for folder in Verifier.folders(in: config.binlogsDir) {
-            let path = "\(config.binlogsDir)/\(folder)/index.json"
-            guard BinlogFileIO.exists(path) else { continue }
-            let idx: BinlogIndex
-            do { idx = try JSON.load(BinlogIndex.self, path: path) } catch {
-                throw MBError(.dataError, "binlog index \(q(path)) cannot be read: \(error)",
-                              hint: "'mha-backup binlog archive' rebuilds it from the .sha256 files; retention decides nothing without it")
+        let dir = config.binlogsDir
+        let loaded = parallelMap(Verifier.folders(in: dir), minimum: 2) { folder -> Result<ArchiveListing?, MBError> in
+            let path = "\(dir)/\(folder)/index.json"
+            guard BinlogFileIO.exists(path) else { return .success(nil) }
+            do {
+                let idx = try JSON.load(BinlogIndex.self, path: path)
+                return .success(ArchiveListing(folder: folder, host: idx.host, port: idx.port, files: idx.files))
+            } catch {
+                return .failure(MBError(.dataError, "binlog index \(q(path)) cannot be read: \(error)",
+                                        hint: "'mha-backup binlog archive' rebuilds it from the .sha256 files; retention decides nothing without it"))
             }
-            out.append(ArchiveListing(folder: folder, host: idx.host, port: idx.port, files: idx.files))
         }
-        return out
+        return try loaded.compactMap { try $0.get() }
     }
 
     /// The plan as of `now` from the catalog, the timeline and the archive indexes.

@@ -136,13 +136,20 @@ public struct RetentionPlanner: Sendable {
         let keptComplete = complete.filter { keep[$0.id] != nil }.reversed() as [Manifest]  // oldest first
         let windowStart = now.addingTimeInterval(-policy.binlogKeep)
         let binlogDays = RetentionSettings.format(policy.binlogKeep)
-        var needed: [String: String] = [:]  // "folder/name" -> reason
+        var needed: [String: [String: String]] = [:]  // folder -> name -> reason
         var pitrFrom: String? = nil
         if let base = keptComplete.last(where: { point($0) <= windowStart }) ?? keptComplete.first {
             pitrFrom = base.id
             let keptBackups = backups.filter { keep[$0.id] != nil }
             let folderOf = Dictionary(archives.map { ("\($0.host):\($0.port)", $0.folder) }, uniquingKeysWith: { a, _ in a })
-            let all = Dictionary(archives.map { ("\($0.host):\($0.port)", Self.available($0.files)) }, uniquingKeysWith: { a, _ in a })
+            // Every file only when the recent ones do not plan (sorting 100,000 names costs).
+            var allFiles: [String: [AvailableBinlog]]? = nil
+            func all() -> [String: [AvailableBinlog]] {
+                if let a = allFiles { return a }
+                let a = Dictionary(archives.map { ("\($0.host):\($0.port)", Self.available($0.files)) }, uniquingKeysWith: { a, _ in a })
+                allFiles = a
+                return a
+            }
             let since = point(base).addingTimeInterval(-Self.archiveMargin)
             let recent = Dictionary(archives.map { ("\($0.host):\($0.port)", Self.available($0.files.filter { $0.archivedAt >= since })) },
                                     uniquingKeysWith: { a, _ in a })
@@ -153,16 +160,16 @@ public struct RetentionPlanner: Sendable {
                     files = try pitrFiles(m, backups: keptBackups, binlogs: recent)
                 } catch {
                     do {
-                        files = try pitrFiles(m, backups: keptBackups, binlogs: all)
+                        files = try pitrFiles(m, backups: keptBackups, binlogs: all())
                     } catch {
                         // Not restorable past its point as the archive stands: keep, not judge,
                         // every binlog archived since its point.
                         let msg = (error as? MBError)?.message ?? "\(error)"
                         notes.append("point-in-time restore from \(m.id) cannot be planned (\(msg)); every binlog archived since its point is kept")
+                        let why = "archived after \(m.id), whose PITR plan fails"
                         for a in archives {
-                            for f in a.files where f.archivedAt >= point(m) {
-                                let k = "\(a.folder)/\(f.name)"
-                                if needed[k] == nil { needed[k] = "archived after \(m.id), whose PITR plan fails" }
+                            for f in a.files where f.archivedAt >= point(m) && needed[a.folder]?[f.name] == nil {
+                                needed[a.folder, default: [:]][f.name] = why
                             }
                         }
                         continue
@@ -170,29 +177,44 @@ public struct RetentionPlanner: Sendable {
                 }
                 for f in files {
                     guard let folder = folderOf["\(f.host):\(f.port)"] else { continue }
-                    let k = "\(folder)/\(f.name)"
-                    if needed[k] == nil { needed[k] = why }
+                    if needed[folder]?[f.name] == nil { needed[folder, default: [:]][f.name] = why }
                 }
             }
         } else if !archives.isEmpty {
             notes.append("no complete backup is kept: binlogs are kept by age only")
         }
 
+        // Reason texts made once and shared (copy on write): 100,000 items, a handful of texts.
+        let newer = "newer than the plan's time", within = "within \(binlogDays) (binlog_days)"
+        let tooOldWhy = [maxAgeWhy ?? ""], oldWhy = ["older than \(binlogDays) (binlog_days)" + (pitrFrom.map { " and not needed for PITR from \($0)" } ?? "")]
+        var shared: [Int: [String: [String]]] = [:]
         var binlogItems: [RetentionItem] = []
+        binlogItems.reserveCapacity(archives.reduce(0) { $0 + $1.files.count })
         for a in archives {
+            let neededHere = needed[a.folder] ?? [:]
+            let newestWhy = "newest of \(a.host):\(a.port)"
             // One server's names do not restart within its own folder: a tie in time goes by name.
             let newest = a.files.max { $0.archivedAt != $1.archivedAt ? $0.archivedAt < $1.archivedAt : BinlogName.precedes($0.name, $1.name) }
             for f in a.files {
-                var reasons: [String] = []
-                if let n = needed["\(a.folder)/\(f.name)"] { reasons.append(n) }
+                let n = neededHere[f.name]
                 let tooOld = maxAgeCut.map { f.archivedAt < $0 } ?? false
-                if f.archivedAt > now { reasons.append("newer than the plan's time") }
-                else if f.archivedAt >= windowStart && !tooOld { reasons.append("within \(binlogDays) (binlog_days)") }
-                if f.name == newest?.name { reasons.append("newest of \(a.host):\(a.port)") }
-                let action: RetentionAction = reasons.isEmpty ? .delete : .keep
-                if reasons.isEmpty {
-                    reasons.append(tooOld ? maxAgeWhy! : "older than \(binlogDays) (binlog_days)" + (pitrFrom.map { " and not needed for PITR from \($0)" } ?? ""))
+                let flags = (n == nil ? 0 : 1) | (f.archivedAt > now ? 2 : (f.archivedAt >= windowStart && !tooOld ? 4 : 0))
+                    | (f.name == newest?.name ? 8 : 0)
+                let reasons: [String]
+                if flags == 0 {
+                    reasons = tooOld ? tooOldWhy : oldWhy
+                } else if let r = shared[flags]?[n ?? ""] {
+                    reasons = r
+                } else {
+                    var r: [String] = []
+                    if let n { r.append(n) }
+                    if flags & 2 != 0 { r.append(newer) }
+                    if flags & 4 != 0 { r.append(within) }
+                    if flags & 8 != 0 { r.append(newestWhy) }
+                    if flags & 8 == 0 { shared[flags, default: [:]][n ?? ""] = r }
+                    reasons = r
                 }
+                let action: RetentionAction = flags == 0 ? .delete : .keep
                 binlogItems.append(RetentionItem(kind: .binlog, id: f.name, host: a.host, port: a.port, folder: a.folder, type: nil,
                                                  status: nil, time: f.archivedAt, bytes: f.size, action: action, reasons: reasons))
             }
