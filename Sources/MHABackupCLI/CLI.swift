@@ -19,6 +19,7 @@ public enum CLI {
       alerts deliver | raise --severity S --kind K --summary TEXT | list [--json]   webhook and mail delivery of alerts
       status [--json]                         fence, open failover, timeline, jobs, last backup, problems
       verify [ID | --all | --latest] [--level files|structure|restore] [--json]
+      retention [--confirm] [--json] [--now TIME]   GFS, chain-safe pruning of backups and binlogs (dry run without --confirm)
       restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G | --backup ID) --target-dir DIR
               [--backup ID] [--port P --start] [--plan] [--json]   point-in-time restore across failovers
       drill --new-master HOST [--dead-master-ssh yes|no]   the failover sequence with today's topology (dry run)
@@ -101,6 +102,9 @@ public enum CLI {
         case "verify":
             let a = try Arguments(rest, valued: ["config", "level"], flags: ["all", "latest", "json"])
             try VerifyCommand.run(try ctx(a), args: a)
+        case "retention":
+            let a = try Arguments(rest, valued: ["config", "now"], flags: ["confirm", "json"])
+            try RetentionCommand.run(try ctx(a), args: a)
         case "restore":
             let a = try Arguments(rest, valued: ["config", "to-time", "to-position", "to-gtid", "target-dir", "port", "backup"],
                                   flags: ["latest", "start", "plan", "json", "keep-work"])

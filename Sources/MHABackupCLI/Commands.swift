@@ -65,7 +65,7 @@ enum ListCommand {
         print("ID                                            STATUS    TYPE         METHOD       SOURCE               TL  SIZE        VERIFIED                  BINLOG")
         let catalog = Catalog(dir: ctx.config.backupsDir)
         for m in all {
-            let pad = { (s: String, n: Int) in s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+            let pad = { (s: String, n: Int) in s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
             let bl = m.binlog.map { "\($0.file):\($0.position)\($0.gtid.map { " [\($0)]" } ?? "")" } ?? "-"
             print("\(pad(m.id, 45)) \(pad(m.status.rawValue, 9)) \(pad(m.type.rawValue, 12)) \(pad(m.method.rawValue, 12)) \(pad("\(m.sourceHost):\(m.sourcePort)", 20)) \(pad(m.timeline.map(String.init) ?? "-", 3)) \(pad(formatBytes(m.compressedBytes), 11)) \(pad(verified(catalog.folder(m.id)), 25)) \(bl)"
                   + (m.parent.map { "  parent=\($0)" } ?? "") + tiers(m, folder: catalog.folder(m.id)) + (m.status == .complete ? "" : "  (\(m.message ?? ""))"))

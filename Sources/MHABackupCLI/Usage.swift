@@ -103,6 +103,14 @@ public enum Usage {
         mariadbd, checks its tables against the source and records the time it took (RTO). Exit 0 when
         every backup checked is sound, 65 when one is not.
         """),
+        Entry(name: "retention", synopsis: ["retention [--confirm] [--json] [--now TIME]"], text: """
+        Prints the retention plan: every backup and every archived binlog, kept or deleted, with its
+        reason ("daily 2026-11-28", "parent of ID", "binlogs for PITR of ID", "older than 7d"). Fulls
+        are kept 7 daily, 4 weekly and 12 monthly, incrementals and binlogs 7 days ([retention]); a
+        kept incremental keeps its parents, and the binlogs a point-in-time restore needs from the
+        window's first backup on are kept on both sides of every failover. Deletes nothing without
+        --confirm. --now TIME plans as of another UTC time (what-if). Nothing to delete is success (0).
+        """),
         Entry(name: "restore", synopsis: ["restore (--latest | --to-time T | --to-position [HOST:]FILE:POS | --to-gtid G | --backup ID)",
                                           "        --target-dir DIR [--backup ID] [--port P --start] [--plan] [--keep-work] [--json]"], text: """
         Point-in-time restore across failovers: the newest complete backup before the target, its

@@ -130,6 +130,8 @@ public struct BackupConfig: Sendable {
     public var metrics = MetricsSettings()
     /// `[tier warm]`, `[tier cold]`: the remote tiers after hot (`store_dir`), in order.
     public var tiers: [TierSettings] = []
+    /// `[retention]`: what `mha-backup retention` keeps (Config/RetentionSettings.swift).
+    public var retention = RetentionSettings()
     /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
     public var alertDelivery = AlertSettings()
 
@@ -179,6 +181,7 @@ public struct BackupConfig: Sendable {
         "chain": Set(HookKind.allCases.map(\.rawValue)),
         "alerts": Set(["command"]).union(AlertSettings.keys),
         "metrics": MetricsSettings.keys,
+        "retention": RetentionSettings.keys,
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -346,6 +349,7 @@ public struct BackupConfig: Sendable {
         c.alertCommand = try path("alerts", "command")
         c.metrics = try MetricsSettings.parse(ini)
         c.tiers = try TierSettings.parse(ini)
+        c.retention = try RetentionSettings.parse(ini)
         c.alertDelivery = try AlertSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()

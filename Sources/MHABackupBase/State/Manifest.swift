@@ -160,7 +160,7 @@ public struct Catalog: Sendable {
     /// Every backup, oldest first. Unreadable folders are reported as partial entries, never dropped.
     public func all(activeJobs: Set<String> = []) -> [Manifest] {
         let ids = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
-        return ids.compactMap { try? load($0, activeJobs: activeJobs) }
+        return parallelMap(ids) { try? load($0, activeJobs: activeJobs) }.compactMap { $0 }
     }
 
     /// The newest usable parent for an incremental from this source.
