@@ -88,6 +88,16 @@ public final class Verifier {
     let catalog: Catalog
 
     private var memo: [String: VerifyRecord] = [:]
+    /// `[encryption]`'s keys, read once the first encrypted backup is met.
+    private var loadedKeys: KeyRing??
+
+    /// The configured keys (nil: none configured); a missing or loose key file throws its error.
+    func keys() throws -> KeyRing? {
+        if let k = loadedKeys { return k }
+        let k = try ctx.config.encryption.keyRing()
+        loadedKeys = .some(k)
+        return k
+    }
     private var order: [VerifyRecord] = []
 
     public init(ctx: Context) {
@@ -241,6 +251,7 @@ public final class Verifier {
 
         let start = Date()
         log("verify \(id): files")
+        if m.encryption != nil { _ = try keys() }
         var own = checkFiles(m, folder: folder)
         files = m.files.count
         if level >= .structure {
@@ -319,9 +330,23 @@ public final class Verifier {
                 problems.append(VerifyProblem(file: "\(folder)/manifest.json", reason: "the manifest names \(q(f.name)), not a file of the backup folder"))
                 continue
             }
-            if let p = Self.compare(path, size: f.size, sha256: f.sha256, recordedIn: "the manifest") { problems.append(p) }
+            if let p = Self.compare(path, size: f.size, sha256: f.sha256, recordedIn: "the manifest") {
+                problems.append(p)
+            } else if m.encryption != nil, f.name.hasPrefix(dataPrefix) {
+                // Every tag checked here, so a restore (whose gate is this level) refuses a file
+                // with a wrong key before it writes anything.
+                do { try ChunkDecryptor.decrypt(path: path, keys: try keys(), output: nil) } catch {
+                    problems.append(VerifyProblem(file: path, reason: Self.reason(error, path: path)))
+                }
+            }
         }
         return problems
+    }
+
+    /// An error's message without the leading quoted path a VerifyProblem already names.
+    static func reason(_ error: Error, path: String) -> String {
+        let t = text(error)
+        return t.hasPrefix("\(q(path)): ") ? String(t.dropFirst(q(path).count + 2)) : t
     }
 
     /// Re-hashes one file against a recorded size and digest (`what` names where they are
@@ -354,15 +379,19 @@ public final class Verifier {
         try AtomicFile.makeDirectory(scratch, mode: 0o700)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [VerifyProblem(file: path, reason: "cannot open: \(BinlogFileIO.errnoText())")] }
-        defer { close(fd) }
+        let input: DecryptedInput
+        do { input = try DecryptedInput(path: path, encrypted: m.encryption != nil, keys: try keys()) } catch {
+            return [VerifyProblem(file: path, reason: Self.reason(error, path: path))]
+        }
         var o = RunOptions(timeout: ctx.config.backupTimeout)
-        o.stdin = .fd(fd)
+        o.stdin = .fd(input.fd)
         o.stdout = .discard
         o.cancellation = cancellation
         let stages = (m.compression.decompressArgv.map { [$0] } ?? []) + [["mbstream", "-x", "-C", scratch]]
         let r = try runner.runPipeline(stages.map { Command($0) }, options: o)
+        do { try input.check(pipelineSucceeded: r.succeeded) } catch {
+            return [VerifyProblem(file: path, reason: Self.reason(error, path: path))]
+        }
         try checkCancelled()
         guard r.succeeded else {
             return [VerifyProblem(file: path, reason: "the stream does not unpack: \(Self.pipelineReason(r))")]
@@ -421,7 +450,10 @@ public final class Verifier {
         let path = "\(folder)/\(data.name)"
         let head: String, tail: String
         do {
-            (head, tail) = try BackupEngine(ctx: ctx).headAndTail(path, compression: m.compression)
+            (head, tail) = try BackupEngine(ctx: ctx).headAndTail(path, compression: m.compression,
+                                                                  encrypted: m.encryption != nil, keys: try keys())
+        } catch let e as MBError where e.message.hasPrefix(q(path)) {
+            return [VerifyProblem(file: path, reason: Self.reason(e, path: path))]
         } catch {
             return [VerifyProblem(file: path, reason: "does not decompress: \(Self.text(error))")]
         }
