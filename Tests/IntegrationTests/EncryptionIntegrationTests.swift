@@ -211,5 +211,7 @@ struct EncryptionIntegrationTests {
         #expect(l.code == 77 && l.stderr.contains(otherKey), "\(l.code): \(l.stderr)")
         let lb = try run(["backup", "full", "--method", "dump", "--source", "master"], config: loose.config)
         #expect(lb.code == 77 && lb.stderr.contains(otherKey), "\(lb.code): \(lb.stderr)")
+        let ck = try run(["check"], config: loose.config)
+        #expect(ck.code == 2 && (ck.stdout + ck.stderr).contains(otherKey), "check: \(ck.code): \(ck.stdout)\(ck.stderr)")
     }
 }

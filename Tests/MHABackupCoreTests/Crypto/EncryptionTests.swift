@@ -201,4 +201,32 @@ struct EncryptionTests {
         let ok = try EncryptionSettings.parse(try INIFile.parse("[encryption]\nkey_file = \(hexFile)\nold_key_files = \(raw), \(hexFile)\n", path: "t.cnf", inlineComments: true))
         #expect(ok.keyFile == hexFile && ok.oldKeyFiles == [raw, hexFile])
     }
+
+    @Test("DecryptedInput feeds a child the plaintext; a changed chunk is reported over the child's success")
+    func decryptedInputPipe() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let plain = Self.plaintext(3 * Self.chunk + 5)
+        var stored = try Self.encrypt(plain)
+        let path = dir.path + "/dump.sql"
+        try Data(stored).write(to: URL(fileURLWithPath: path))
+        let keys = KeyRing(current: Self.key)
+        func cat() throws -> (PipelineResult, DecryptedInput) {
+            let input = try DecryptedInput(path: path, encrypted: true, keys: keys)
+            var o = RunOptions(timeout: 60)
+            o.stdin = .fd(input.fd)
+            return (try ProcessRunner().runPipeline([Command(["cat"])], options: o), input)
+        }
+        let (ok, input) = try cat()
+        try input.check(pipelineSucceeded: ok.succeeded)
+        #expect(ok.succeeded && [UInt8](ok.stdout) == plain)
+
+        stored[stored.count - 10] ^= 1
+        try Data(stored).write(to: URL(fileURLWithPath: path))
+        let (cut, bad) = try cat()
+        #expect(cut.succeeded, "cat read a stream that stopped early and exited 0")
+        let e = mbError { try bad.check(pipelineSucceeded: cut.succeeded) }
+        #expect(e?.code == .dataError && e?.message.contains(path) == true && e?.message.contains("chunk 3") == true)
+        #expect([UInt8](cut.stdout) == Array(plain.prefix(3 * Self.chunk)))
+    }
 }
