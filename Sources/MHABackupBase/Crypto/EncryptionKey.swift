@@ -36,17 +36,11 @@ public struct EncryptionKey: Sendable {
             throw MBError(.insecureFile, "the encryption key file \(q(path)) has mode \(String(st.st_mode & 0o7777, radix: 8)) and owner uid \(st.st_uid); it must be mode 0600 and owned by uid \(geteuid())",
                           hint: "chmod 600 \(path); chown the user mha-backup runs as")
         }
+        // At most 130 bytes are read: a longer file is not a key (64 hex characters and a CR LF).
         var raw = [UInt8](repeating: 0, count: 130)
-        var n = 0
-        while n < raw.count {
-            let r = read(fd, &raw[n], raw.count - n)
-            if r < 0 && errno == EINTR { continue }
-            if r <= 0 { break }
-            n += r
-        }
-        let content = Array(raw.prefix(n))
         defer { for i in raw.indices { raw[i] = 0 } }
-        if let k = parse(content) { return EncryptionKey(bytes: k, path: path) }
+        let n = try EncryptedFormat.readFully(fd, &raw, path: path)
+        if let k = parse(Array(raw.prefix(n))) { return EncryptionKey(bytes: k, path: path) }
         throw MBError.config("the encryption key file \(q(path)) must hold 32 random bytes or 64 hex characters, it holds \(n)\(n == raw.count ? "+" : "") bytes",
                              hint: "create it with 'head -c 32 /dev/urandom > \(path)' or 'openssl rand -hex 32 > \(path)'")
     }
