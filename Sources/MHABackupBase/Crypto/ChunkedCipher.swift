@@ -166,12 +166,15 @@ public final class ChunkEncryptor: @unchecked Sendable {
 /// after its chunk's tag checked; a failure is one `dataError` line naming the file.
 public enum ChunkDecryptor {
     /// Reads `fd` to its end; `name` is the file's path for messages. Returns the plaintext size.
+    /// `stored` sees every byte read from the file, in order (verify hashes them in the same pass).
     @discardableResult
     public static func decrypt(fd: Int32, name: String, keys: KeyRing?,
+                               stored: ((UnsafeRawBufferPointer) -> Void)? = nil,
                                output: ((UnsafeRawBufferPointer) throws -> Void)?) throws -> Int64 {
         func bad(_ why: String) -> MBError { MBError(.dataError, "\(q(name)): \(why)") }
         var header = [UInt8](repeating: 0, count: EncryptedFormat.headerSize)
         let hn = try EncryptedFormat.readFully(fd, &header, path: name)
+        if let stored { header.withUnsafeBytes { stored(UnsafeRawBufferPointer(rebasing: $0.prefix(hn))) } }
         guard hn >= EncryptedFormat.magic.count, EncryptedFormat.looksEncrypted(header) else {
             throw bad("not an mha-backup encrypted file (no 'MHABKENC' header)")
         }
@@ -200,7 +203,9 @@ public enum ChunkDecryptor {
         var index: UInt64 = 0
         var total: Int64 = 0
         while true {
-            let n = carried + (try EncryptedFormat.readFully(fd, buf + carried, count: sealedSize + 1 - carried, path: name))
+            let fresh = try EncryptedFormat.readFully(fd, buf + carried, count: sealedSize + 1 - carried, path: name)
+            stored?(UnsafeRawBufferPointer(start: buf + carried, count: fresh))
+            let n = carried + fresh
             let last = n <= sealedSize
             let size = min(n, sealedSize)
             if size < AES256GCM.tagSize {
