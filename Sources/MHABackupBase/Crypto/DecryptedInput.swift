@@ -8,30 +8,33 @@ import Glibc
 public final class DecryptedInput: @unchecked Sendable {
     /// The descriptor to hand the child as stdin.
     public let fd: Int32
-    private let writeFd: Int32
-    private let done = Condition()
-    private var finishedThread = false
-    private var error: Error?
-    private let encrypted: Bool
+    /// Shared with the thread, which must not keep `self` alive: dropping an input nobody read
+    /// (a pipeline that never started) closes the read end in `deinit`, so the thread's next write
+    /// fails and it ends.
+    private final class State: @unchecked Sendable {
+        let done = Condition()
+        var finished = false
+        var error: Error?
+    }
+    private let state = State()
+    private var closedRead = false
 
     /// Opens `path`; `keys == nil` with `encrypted` is the "no key configured" error.
     public init(path: String, encrypted: Bool, keys: KeyRing?) throws {
-        self.encrypted = encrypted
         let fileFd = open(path, O_RDONLY | O_CLOEXEC)
         guard fileFd >= 0 else { throw MBError(.noInput, "cannot open \(q(path)): \(String(cString: strerror(errno)))") }
         guard encrypted else {
             fd = fileFd
-            writeFd = -1
-            finishedThread = true
+            state.finished = true
             return
         }
         let p: (Int32, Int32)
         do { p = try ProcessRunner.pipe() } catch { close(fileFd); throw error }
         signal(SIGPIPE, SIG_IGN)
         fd = p.0
-        writeFd = p.1
         let w = p.1
-        Threads.start { [self] in
+        let state = self.state
+        Threads.start {
             var failure: Error?
             do {
                 try ChunkDecryptor.decrypt(fd: fileFd, name: path, keys: keys) { chunk in
@@ -48,11 +51,11 @@ public final class DecryptedInput: @unchecked Sendable {
             } catch { failure = error }
             close(fileFd)
             close(w)
-            done.lock()
-            self.error = failure
-            finishedThread = true
-            done.broadcast()
-            done.unlock()
+            state.done.lock()
+            state.error = failure
+            state.finished = true
+            state.done.broadcast()
+            state.done.unlock()
         }
     }
 
@@ -63,13 +66,12 @@ public final class DecryptedInput: @unchecked Sendable {
     /// Closes our end of the input and waits for the decrypting thread; its error, if any.
     @discardableResult
     public func finish() -> Error? {
-        done.lock()
-        defer { done.unlock() }
         if !closedRead { close(fd); closedRead = true }
-        while !finishedThread { done.wait() }
-        return error
+        state.done.lock()
+        defer { state.done.unlock() }
+        while !state.finished { state.done.wait() }
+        return state.error
     }
-    private var closedRead = false
 
     /// The error to report after a pipeline that read this input: an authentication failure of the
     /// file first (the tool only saw a stream that stopped), else the pipeline's own.
