@@ -209,9 +209,11 @@ struct EncryptionIntegrationTests {
         fh.write(Data([byte ^ 0x01]))
         try fh.close()
         try refused(config: copy.config, b.full, file: fullFile, words: "sha256", what: "flipped byte")
+        // At the end of its first chunk when it has more than one (a sandbox with other suites'
+        // data), else inside its only chunk.
         let boundary = Int64(EncryptedFormat.headerSize + EncryptedFormat.defaultChunkSize + AES256GCM.tagSize)
-        #expect(try #require(BinlogFileIO.size(fullFile)) > boundary)
-        #expect(truncate(fullFile, off_t(boundary)) == 0)
+        let size = try #require(BinlogFileIO.size(fullFile))
+        #expect(truncate(fullFile, off_t(size > boundary ? boundary : size / 2)) == 0)
         try refused(config: copy.config, b.full, file: fullFile, words: "size", what: "truncated")
 
         // Another key: the files are intact (sha256 passes), the key is not theirs.
