@@ -1,7 +1,9 @@
 # Shared settings and helpers for the bench/ scripts (sourced, not run).
 # Everything here talks to the sandbox made by `mha-backup sandbox up`; nothing starts or stops it.
 
-SANDBOX=${SANDBOX:-/var/lib/mha-backup-sandbox}
+# BENCH_BASE=N: the sandbox of `mha-backup sandbox up --base N` (127.0.0.(N+1)-(N+3)); default 10.
+BENCH_BASE=${BENCH_BASE:-10}
+if [ "$BENCH_BASE" = 10 ]; then SANDBOX=${SANDBOX:-/var/lib/mha-backup-sandbox}; else SANDBOX=${SANDBOX:-/var/lib/mha-backup-sandbox-$BENCH_BASE}; fi
 SSH_KEY=$SANDBOX/ssh/id_ed25519
 SSH_KNOWN=$SANDBOX/ssh/known_hosts
 SSH_OPTS=(-i "$SSH_KEY" -o UserKnownHostsFile="$SSH_KNOWN" -o BatchMode=yes -o ConnectTimeout=5)
@@ -10,8 +12,8 @@ BENCH_DB=bench
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
-# host number (1..3) <-> address 127.0.0.1N
-host_addr() { echo "127.0.0.1$1"; }
+# host number (1..3) <-> address 127.0.0.(BENCH_BASE+N)
+host_addr() { echo "127.0.0.$((BENCH_BASE + $1))"; }
 sock() { echo "$SANDBOX/h$1/mysqld.sock"; }
 
 # sql N 'statement...'  — root over the host's socket, tab-separated, no headers.

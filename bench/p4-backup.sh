@@ -16,6 +16,8 @@
 #   bare-openssl    the same, hashed with openssl dgst -sha256 (SHA-NI; coreutils sha256sum has none here)
 #   bare-openssl-fsync  bare-openssl + `sync FILE` (fsync), the durability ours pays for with its fsync
 #   bare-nice10     bare-openssl with ours' `nice -n 10 ionice -c 2 -n 7` in front of mariabackup
+#   ours-encrypted  ours with a temp copy of the config that adds [encryption] key_file (a fresh
+#                   random key, mode 0600): AES-256-GCM in 1 MiB chunks before the hash and the write
 # The bare forms take ours' exact mariabackup argv (from the warm-up run's manifest, toolCommand)
 # minus nice/ionice, and the config's zstd level, so the ratio compares the pipelines, not options.
 #
@@ -29,7 +31,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 ROUNDS=${ROUNDS:-5}
-SRC=${BENCH_SOURCE:-127.0.0.12}
+SRC=${BENCH_SOURCE:-$(host_addr 2)}
 CONF=${MHA_BACKUP_CONFIG:-$SANDBOX/mha-backup/mha-backup.cnf}
 BIN=$PWD/.build/release/mha-backup
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -75,6 +77,11 @@ NICE0_CONF=$NICE0_DIR/mha-backup.cnf
 (umask 077; awk '/^\[/ { sec = $0 } { if (sec == "[backup]" && $0 ~ /^[ \t]*nice[ \t]*=/) print "nice = 0"; else print }' "$CONF" > "$NICE0_CONF")
 chmod 600 "$NICE0_CONF"
 grep -q '^nice = 0$' "$NICE0_CONF" || die "could not set nice = 0 in the temp config"
+# Temp config with [encryption] key_file (a random key of its own); everything else unchanged.
+ENC_CONF=$NICE0_DIR/mha-backup-encrypted.cnf
+(umask 077; head -c 32 /dev/urandom > "$NICE0_DIR/bench.key"; cat "$CONF" > "$ENC_CONF"
+ printf '\n[encryption]\nkey_file = %s\n' "$NICE0_DIR/bench.key" >> "$ENC_CONF")
+chmod 600 "$ENC_CONF" "$NICE0_DIR/bench.key"
 cleanup() { rm -rf "$NICE0_DIR" "$BARE_FILE" "$BARE_DIR"; }
 trap cleanup EXIT
 
@@ -168,6 +175,7 @@ run_variant() { # $1 = variant, $2 = round label
     case $v in
         ours) run_ours "$CONF" "r$r-$v" ;;
         ours-nice0) run_ours "$NICE0_CONF" "r$r-$v" ;;
+        ours-encrypted) run_ours "$ENC_CONF" "r$r-$v" ;;
         bare-sha256sum) run_bare sha256sum 0 "r$r-$v" ;;
         bare-openssl) run_bare openssl 0 "r$r-$v" ;;
         bare-openssl-fsync) run_bare openssl 1 "r$r-$v" ;;
@@ -180,7 +188,7 @@ run_variant() { # $1 = variant, $2 = round label
     log "round $r $(printf '%-19s' "$v") $T s  $(human "$BYTES")  cpu ${CPU} s steal ${STEAL} s  load before: $l${PHASES:+  ($PHASES)}"
 }
 
-VARIANTS=(ours bare-sha256sum ours-nice0 bare-openssl bare-nice10 bare-openssl-fsync)
+VARIANTS=(ours bare-sha256sum ours-nice0 bare-openssl bare-nice10 bare-openssl-fsync ours-encrypted)
 : > "$OUT/runs.tsv"
 
 log "warm-up (not counted): ours first, its manifest gives the bare forms their mariabackup argv"
@@ -263,7 +271,7 @@ SRCN=${SRC##*.}; SRCN=${SRCN: -1}
     awk -F'\t' '{ printf "  %-5s %-19s %8s %12s %7s %6s   %s\n", $1, $2, $3, $4, $5, $6, $7 }' "$OUT/runs.tsv"
     echo
     echo "medians of $ROUNDS (wall, busy CPU-seconds, compressed size):"
-    for v in ours ours-nice0 bare-sha256sum bare-openssl bare-nice10 bare-openssl-fsync; do
+    for v in ours ours-nice0 ours-encrypted bare-sha256sum bare-openssl bare-nice10 bare-openssl-fsync; do
         printf '  %-19s %8s s  %6s cpu-s  %s\n' "$v" "$(med "$v")" "$(medcpu "$v")" "$(human "$(medbytes "$v")")"
     done
     echo
@@ -274,6 +282,8 @@ SRCN=${SRC##*.}; SRCN=${SRCN: -1}
     echo "  ours-nice0 / bare-openssl   = $(ratio "$M_N0" "$M_OSSL")"
     echo "  ours-nice0 / ours           = $(ratio "$M_N0" "$M_OURS")"
     echo "  bare-nice10 / bare-openssl  = $(ratio "$(med bare-nice10)" "$M_OSSL")"
+    echo "  ours-encrypted / ours       = $(ratio "$(med ours-encrypted)" "$M_OURS")   (goal <= 1.05: encryption at rest)"
+    echo "  ours-encrypted cpu / ours   = $(ratio "$(medcpu ours-encrypted)" "$(medcpu ours)")"
     [ -n "$TRACE_SUMMARY" ] && { echo; echo "$TRACE_SUMMARY"; }
     echo
     echo "load average at the end: $(loadavg)"

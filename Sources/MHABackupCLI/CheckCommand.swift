@@ -46,6 +46,8 @@ public enum Checker {
             local.append(tool)
             problems.append("local tool \(q(tool)) is missing (\(ToolPackages.hint(for: tool) ?? "install it"))")
         }
+        // The encryption keys are read as a backup would read them (mode, owner, length).
+        do { _ = try c.encryption.keyRing() } catch { problems.append((error as? MBError)?.message ?? "\(error)") }
         let remoteTools = [c.method == .xtrabackup ? "xtrabackup" : "mariabackup", "nice", "ionice", "mkdir", "cat"]
             + (compressor.map { [$0] } ?? [])
         let results = LockedArray<CheckReport.HostCheck?>(count: topo.servers.count)

@@ -134,6 +134,8 @@ public struct BackupConfig: Sendable {
     public var retention = RetentionSettings()
     /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
     public var alertDelivery = AlertSettings()
+    /// `[encryption]` key files (Crypto/, Config/EncryptionSettings.swift).
+    public var encryption = EncryptionSettings()
 
     public struct HookSettings: Sendable {
         /// What stop/stopssh does to running backups: pause them, or abort them.
@@ -182,6 +184,7 @@ public struct BackupConfig: Sendable {
         "alerts": Set(["command"]).union(AlertSettings.keys),
         "metrics": MetricsSettings.keys,
         "retention": RetentionSettings.keys,
+        "encryption": EncryptionSettings.keys,
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -351,6 +354,7 @@ public struct BackupConfig: Sendable {
         c.tiers = try TierSettings.parse(ini)
         c.retention = try RetentionSettings.parse(ini)
         c.alertDelivery = try AlertSettings.parse(ini)
+        c.encryption = try EncryptionSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()
             c.hosts[name] = HostSettings(datadir: s.value("datadir"), socket: s.value("socket"), remoteCredentials: s.value("remote_credentials"))

@@ -32,6 +32,19 @@ public struct ManifestFile: Codable, Sendable, Equatable {
     public var sha256: String
 }
 
+/// How a backup's data files are encrypted: the format and the key's id, never the key.
+public struct EncryptionInfo: Codable, Sendable, Equatable {
+    public var format: String
+    public var keyId: String
+    public var chunkSize: Int
+
+    public init(format: String = EncryptedFormat.formatName, keyId: String, chunkSize: Int) {
+        self.format = format
+        self.keyId = keyId
+        self.chunkSize = chunkSize
+    }
+}
+
 /// Everything the catalog knows of one backup (`backups/ID/manifest.json`).
 public struct Manifest: Codable, Sendable {
     package init(id: String, type: BackupType, method: BackupMethod, status: BackupStatus, sourceHost: String, sourcePort: Int, sourceServerId: Int? = nil, sourceVersion: String? = nil, sourceRole: String, timeline: Int? = nil, startedAt: Date, finishedAt: Date? = nil, fromLSN: Int64? = nil, toLSN: Int64? = nil, lastLSN: Int64? = nil, binlog: Coordinates? = nil, replicaOf: ReplicaOf? = nil, parent: String? = nil, compression: Compression, compressedBytes: Int64 = 0, files: [ManifestFile] = [], toolCommand: [String] = [], message: String? = nil, durationSeconds: Double? = nil) {
@@ -91,6 +104,9 @@ public struct Manifest: Codable, Sendable {
     public var durationSeconds: Double?
     /// Verified copies on remote tiers (`tier sync`); nil: only in the hot store.
     public var tiers: [TierCopy]?
+    /// Set when the data files are encrypted (Crypto/ChunkedCipher.swift); `files[].sha256` is
+    /// the hash of the stored, encrypted bytes.
+    public var encryption: EncryptionInfo?
 
     public struct ReplicaOf: Codable, Sendable, Equatable {
 

@@ -92,6 +92,8 @@ public final class BackupEngine: @unchecked Sendable {
     public var cancellation = CancellationFlag()
     let registry: JobRegistry
     let catalog: Catalog
+    /// `[encryption]`'s keys, read when a run starts; data files are encrypted with `current`.
+    var keys: KeyRing?
 
     public init(ctx: Context) {
         self.ctx = ctx
@@ -134,6 +136,8 @@ public final class BackupEngine: @unchecked Sendable {
         defer { signals.cancel() }
         // Checked first (a clear refusal without a slow probe), and again under the registry's lock.
         if !req.ignoreFence, req.waitForSlot <= 0 || !req.waitForFence { try Fence.check(path: config.fencePath, now: now) }
+        // A missing or loose key file refuses the backup before anything starts.
+        keys = try config.encryption.keyRing()
         try AtomicFile.makeDirectory(config.backupsDir)
         var topology = Topology.discover(ctx.mha, config: config)
         let id = req.id ?? Catalog.newId(type: req.type, at: now)
@@ -357,7 +361,7 @@ public final class BackupEngine: @unchecked Sendable {
 
         // Read the dump back once: its coordinates (head) and its `-- Dump completed` line (tail).
         let path = "\(catalog.folder(m.id))/\(dataName)"
-        let (head, tail) = try headAndTail(path, compression: m.compression)
+        let (head, tail) = try headAndTail(path, compression: m.compression, encrypted: m.encryption != nil, keys: keys)
         guard tail.contains("-- Dump completed") else {
             throw MBError(.dataError, "dump \(q(path)) has no '-- Dump completed' line: it is truncated")
         }
@@ -365,7 +369,7 @@ public final class BackupEngine: @unchecked Sendable {
     }
 
     /// First and last 256 KiB of a (compressed) file's content.
-    func headAndTail(_ path: String, compression: Compression) throws -> (String, String) {
+    func headAndTail(_ path: String, compression: Compression, encrypted: Bool = false, keys: KeyRing? = nil) throws -> (String, String) {
         var head = Data()
         var tail = Data()
         let limit = 256 << 10
@@ -375,11 +379,10 @@ public final class BackupEngine: @unchecked Sendable {
             tail.append(contentsOf: chunk)
             if tail.count > 2 * limit { tail = Data(tail.suffix(limit)) }
         }
-        let inFd = open(path, O_RDONLY | O_CLOEXEC)
-        guard inFd >= 0 else { throw MBError(.noInput, "cannot open \(q(path))") }
-        defer { close(inFd) }
-        o.stdin = .fd(inFd)
+        let input = try DecryptedInput(path: path, encrypted: encrypted, keys: keys)
+        o.stdin = .fd(input.fd)
         let r = try runner.runPipeline([Command(compression.decompressArgv ?? ["cat"])], options: o)
+        try input.check(pipelineSucceeded: r.succeeded)
         guard r.succeeded else { throw MBError(.dataError, "cannot read back \(q(path)): \(r.failureSummary)") }
         return (String(decoding: head, as: UTF8.self), String(decoding: tail.suffix(limit), as: UTF8.self))
     }
@@ -395,6 +398,9 @@ public final class BackupEngine: @unchecked Sendable {
     func stream(_ stages: [Command], into name: String, manifest m: inout Manifest, job: inout JobRecord, sourceIsReplica: Bool) throws -> ToolProgress {
         let folder = catalog.folder(m.id)
         let writer = try HashingWriter(path: "\(folder)/\(name)")
+        // Encrypted before it is stored: the writer hashes (and the manifest records) the stored bytes.
+        let encryptor = try keys.map { try ChunkEncryptor(key: $0.current) { try writer.write($0) } }
+        if let encryptor { m.encryption = EncryptionInfo(keyId: encryptor.keyId, chunkSize: encryptor.chunkSize) }
         let logFd = open("\(folder)/backup.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
         defer { if logFd >= 0 { close(logFd) } }
         var progress = ToolProgress()
@@ -430,7 +436,7 @@ public final class BackupEngine: @unchecked Sendable {
         var o = RunOptions(timeout: config.backupTimeout)
         o.cancellation = cancellation
         o.stdout = .handler { chunk in
-            try writer.write(chunk)
+            if let encryptor { try encryptor.write(chunk) } else { try writer.write(chunk) }
             show()
             if Date().timeIntervalSince(lastSaved) > 1 { lastSaved = Date(); save() }
         }
@@ -463,6 +469,7 @@ public final class BackupEngine: @unchecked Sendable {
             if result.cancelled { throw MBError(.failed, "cancelled") }
             throw MBError(.failed, "backup pipeline failed: \(result.failureSummary)")
         }
+        do { try encryptor?.finish() } catch { writer.abandon(); throw error }
         let file = try writer.finish()
         m.files.append(file)
         m.compressedBytes = file.size

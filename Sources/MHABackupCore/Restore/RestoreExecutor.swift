@@ -257,18 +257,19 @@ public final class RestoreExecutor: @unchecked Sendable {
         var stages: [Command] = []
         if let d = m.compression.decompressArgv { stages.append(Command(d)) }
         stages.append(Command(["mbstream", "-x", "-C", dir]))
-        try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "unpack of \(q(m.id))")
+        try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "unpack of \(q(m.id))",
+                 encrypted: m.encryption != nil)
         guard FileManager.default.fileExists(atPath: "\(dir)/xtrabackup_checkpoints") else {
             throw MBError(.dataError, "unpack of \(q(m.id)): the stream held no xtrabackup_checkpoints")
         }
     }
 
     /// Runs `stages` with the file on stdin. The file was checked against the manifest before
-    /// the restore began (RestoreGate); the tools check their own framing (zstd, mbstream).
-    func feed(file path: String, into stages: [Command], what: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw MBError(.noInput, "cannot open \(q(path)): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+    /// the restore began (RestoreGate: an encrypted file had every tag checked there); the tools
+    /// check their own framing (zstd, mbstream), and an encrypted file is decrypted on the way in.
+    func feed(file path: String, into stages: [Command], what: String, encrypted: Bool = false) throws {
+        let input = try DecryptedInput(path: path, encrypted: encrypted, keys: encrypted ? try ctx.config.encryption.keyRing() : nil)
+        let fd = input.fd
         var opts = RunOptions(timeout: timeout)
         opts.stdin = .fd(fd)
         opts.stdout = .discard
@@ -277,6 +278,7 @@ public final class RestoreExecutor: @unchecked Sendable {
         progress?.start()
         defer { progress?.stop() }
         let r = try runner.runPipeline(stages, options: opts)
+        try input.check(pipelineSucceeded: r.succeeded)
         guard r.succeeded else { throw MBError(.dataError, "\(what) failed: \(r.failureSummary)") }
     }
 
@@ -339,7 +341,8 @@ public final class RestoreExecutor: @unchecked Sendable {
         var stages: [Command] = []
         if let d = m.compression.decompressArgv { stages.append(Command(d)) }
         stages.append(s.sqlStreamClient())
-        try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "load of dump \(q(m.id))")
+        try feed(file: "\(Catalog(dir: ctx.config.backupsDir).folder(m.id))/\(f.name)", into: stages, what: "load of dump \(q(m.id))",
+                 encrypted: m.encryption != nil)
     }
 
     // MARK: binlogs

@@ -88,6 +88,16 @@ public final class Verifier {
     let catalog: Catalog
 
     private var memo: [String: VerifyRecord] = [:]
+    /// `[encryption]`'s keys, read once the first encrypted backup is met.
+    private var loadedKeys: KeyRing??
+
+    /// The configured keys (nil: none configured); a missing or loose key file throws its error.
+    func keys() throws -> KeyRing? {
+        if let k = loadedKeys { return k }
+        let k = try ctx.config.encryption.keyRing()
+        loadedKeys = .some(k)
+        return k
+    }
     private var order: [VerifyRecord] = []
 
     public init(ctx: Context) {
@@ -241,6 +251,7 @@ public final class Verifier {
 
         let start = Date()
         log("verify \(id): files")
+        if m.encryption != nil { _ = try keys() }
         var own = checkFiles(m, folder: folder)
         files = m.files.count
         if level >= .structure {
@@ -319,9 +330,55 @@ public final class Verifier {
                 problems.append(VerifyProblem(file: "\(folder)/manifest.json", reason: "the manifest names \(q(f.name)), not a file of the backup folder"))
                 continue
             }
-            if let p = Self.compare(path, size: f.size, sha256: f.sha256, recordedIn: "the manifest") { problems.append(p) }
+            if m.encryption != nil, f.name.hasPrefix(dataPrefix) {
+                // Every tag checked here, in the pass that hashes, so a restore (whose gate is this
+                // level) refuses a file with a wrong key before it writes anything.
+                if let p = compareEncrypted(path, size: f.size, sha256: f.sha256) { problems.append(p) }
+            } else if let p = Self.compare(path, size: f.size, sha256: f.sha256, recordedIn: "the manifest") {
+                problems.append(p)
+            }
         }
         return problems
+    }
+
+    /// `compare` for an encrypted file, in one read: the stored bytes hashed while every chunk is
+    /// authenticated. A size or hash that differs from the manifest is reported as for a plain file
+    /// (the rest of the file is still hashed after a chunk fails); else the decryption's problem.
+    func compareEncrypted(_ path: String, size: Int64, sha256: String) -> VerifyProblem? {
+        guard BinlogFileIO.size(path) != nil else { return VerifyProblem(file: path, reason: "file is missing") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return VerifyProblem(file: path, reason: "cannot open: \(BinlogFileIO.errnoText())") }
+        defer { close(fd) }
+        let hasher = SHA256Hasher()
+        var read: Int64 = 0
+        func hash(_ b: UnsafeRawBufferPointer) {
+            if let base = b.baseAddress, b.count > 0 { hasher.update(base, count: b.count); read += Int64(b.count) }
+        }
+        var failure: Error?
+        do { try ChunkDecryptor.decrypt(fd: fd, name: path, keys: try keys(), stored: hash, output: nil) } catch {
+            failure = error
+            do {
+                let buf = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+                defer { buf.deallocate() }
+                while true {
+                    let n = Glibc.read(fd, buf, 1 << 20)
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { throw MBError(.failed, "cannot read \(q(path)): \(BinlogFileIO.errnoText())") }
+                    if n == 0 { break }
+                    hash(UnsafeRawBufferPointer(start: buf, count: n))
+                }
+            } catch { return VerifyProblem(file: path, reason: Self.text(error)) }
+        }
+        if read != size { return VerifyProblem(file: path, reason: "size \(read) bytes, the manifest records \(size)") }
+        let sha = hasher.finalizeHex()
+        if sha != sha256 { return VerifyProblem(file: path, reason: "sha256 \(sha), the manifest records \(sha256)") }
+        return failure.map { VerifyProblem(file: path, reason: Self.reason($0, path: path)) }
+    }
+
+    /// An error's message without the leading quoted path a VerifyProblem already names.
+    static func reason(_ error: Error, path: String) -> String {
+        let t = text(error)
+        return t.hasPrefix("\(q(path)): ") ? String(t.dropFirst(q(path).count + 2)) : t
     }
 
     /// Re-hashes one file against a recorded size and digest (`what` names where they are
@@ -354,15 +411,19 @@ public final class Verifier {
         try AtomicFile.makeDirectory(scratch, mode: 0o700)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [VerifyProblem(file: path, reason: "cannot open: \(BinlogFileIO.errnoText())")] }
-        defer { close(fd) }
+        let input: DecryptedInput
+        do { input = try DecryptedInput(path: path, encrypted: m.encryption != nil, keys: try keys()) } catch {
+            return [VerifyProblem(file: path, reason: Self.reason(error, path: path))]
+        }
         var o = RunOptions(timeout: ctx.config.backupTimeout)
-        o.stdin = .fd(fd)
+        o.stdin = .fd(input.fd)
         o.stdout = .discard
         o.cancellation = cancellation
         let stages = (m.compression.decompressArgv.map { [$0] } ?? []) + [["mbstream", "-x", "-C", scratch]]
         let r = try runner.runPipeline(stages.map { Command($0) }, options: o)
+        do { try input.check(pipelineSucceeded: r.succeeded) } catch {
+            return [VerifyProblem(file: path, reason: Self.reason(error, path: path))]
+        }
         try checkCancelled()
         guard r.succeeded else {
             return [VerifyProblem(file: path, reason: "the stream does not unpack: \(Self.pipelineReason(r))")]
@@ -421,7 +482,10 @@ public final class Verifier {
         let path = "\(folder)/\(data.name)"
         let head: String, tail: String
         do {
-            (head, tail) = try BackupEngine(ctx: ctx).headAndTail(path, compression: m.compression)
+            (head, tail) = try BackupEngine(ctx: ctx).headAndTail(path, compression: m.compression,
+                                                                  encrypted: m.encryption != nil, keys: try keys())
+        } catch let e as MBError where e.message.hasPrefix(q(path)) {
+            return [VerifyProblem(file: path, reason: Self.reason(e, path: path))]
         } catch {
             return [VerifyProblem(file: path, reason: "does not decompress: \(Self.text(error))")]
         }
