@@ -302,12 +302,27 @@ struct TierIntegrationTests {
         r = try lab.run(h, ["restore", "--latest", "--plan"], config: freshConfig)
         #expect(r.code == 0, "the rebuilt catalog plans a restore: \(r.stdout) \(r.stderr)")
 
-        // Retention's hook: the remote copies of the backup and of its binlogs are deleted.
-        let ctx = try Context.load(configPath: lab.config)
-        try TierRemoval.removeRemoteCopies(ctx, backup: try lab.catalog().load(id))
-        for e in try archive.loadIndex().files { try TierRemoval.removeRemoteCopies(ctx, binlog: e) }
+        // Retention over tiers: a newer full, then a plan 400 days on. The first full is past cold's
+        // keep (365d): `retention --confirm` deletes its cold copy with its catalog entry, and the
+        // binlogs no longer needed go from cold too; what is kept stays there.
+        r = try lab.run(h, ["backup", "full"])
+        try #require(r.code == 0, "second backup full: \(r.stderr)")
+        let later = ISO8601.format(Date().addingTimeInterval(400 * 86_400))
+        r = try lab.run(h, ["retention", "--now", later])
+        #expect(r.code == 0 && r.stdout.contains("older than cold keep 365d"), "the plan names cold's keep: \(r.stdout) \(r.stderr)")
+        r = try lab.run(h, ["retention", "--confirm", "--now", later])
+        #expect(r.code == 0, "retention --confirm: \(r.stdout) \(r.stderr)")
+        #expect(!lab.catalog().all().contains { $0.id == id }, "the first full left the catalog")
         let cold = Rclone(tier: try lab.cold(), home: lab.root + "/probe-home", timeout: 30)
-        let left = try cold.list("backups/\(id)").map(\.Path) + (try cold.list("binlogs/\(binlogFolder)").map(\.Path).filter { $0 != "index.json" })
-        #expect(left.isEmpty, "left on cold: \(left)")
+        let leftBackup = try cold.list("backups/\(id)").map(\.Path)
+        #expect(leftBackup.isEmpty, "the deleted backup left on cold: \(leftBackup)")
+        let keptBinlogs = Set(try archive.loadIndex().files.filter { $0.tiers?.isEmpty == false }.map(\.name))
+        let onCold = Set(try cold.list("binlogs/\(binlogFolder)").map(\.Path).filter { !$0.hasSuffix(".json") && !$0.hasSuffix(".sha256") })
+        #expect(onCold == keptBinlogs, "cold holds exactly the binlogs the index keeps there: \(onCold.sorted()) vs \(keptBinlogs.sorted())")
+        #expect(keptBinlogs.count < binlogs.count, "some binlogs were deleted: \(keptBinlogs.sorted())")
+        let sides = ((try? FileManager.default.contentsOfDirectory(atPath: archive.dir)) ?? []).filter { $0.hasSuffix(".retention-tiers") }
+        #expect(sides.isEmpty, "no side file left: \(sides)")
+        r = try lab.run(h, ["verify", "--all", "--level", "files"], timeout: 600)
+        #expect(r.code == 0, "verify --all after retention: \(r.stdout) \(r.stderr)")
     }
 }
