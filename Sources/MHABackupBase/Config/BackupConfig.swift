@@ -79,6 +79,8 @@ public struct BackupConfig: Sendable {
 
     public var source: SourcePolicy = .replica
     public var method: BackupMethod = .mariabackup
+    /// `method = auto`: a dump below `AutoMethod.dumpBelowBytes` of data on the source, else physical.
+    public var methodAuto = false
     public var compression: Compression = .zstd
     public var compressionLevel: Int?
     public var maxParallel = 2
@@ -130,6 +132,8 @@ public struct BackupConfig: Sendable {
     public var metrics = MetricsSettings()
     /// `[tier warm]`, `[tier cold]`: the remote tiers after hot (`store_dir`), in order.
     public var tiers: [TierSettings] = []
+    /// `[schedule]`: gates and windows of `mha-backup run`.
+    public var schedule = ScheduleSettings()
     /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
     public var alertDelivery = AlertSettings()
 
@@ -179,6 +183,7 @@ public struct BackupConfig: Sendable {
         "chain": Set(HookKind.allCases.map(\.rawValue)),
         "alerts": Set(["command"]).union(AlertSettings.keys),
         "metrics": MetricsSettings.keys,
+        "schedule": ScheduleSettings.keys,
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -265,7 +270,7 @@ public struct BackupConfig: Sendable {
                              storeDir: try path("mha-backup", "store_dir") ?? "/var/lib/mha-backup/store")
         if let f = try enumValue("mha-backup", "flavor", Flavor.self) { c.mysqlFlavor = f }
         if let e = opt("backup", "source") { c.source = SourcePolicy.parse(e.value) }
-        if let m = try enumValue("backup", "method", BackupMethod.self) { c.method = m }
+        if opt("backup", "method")?.value == "auto" { c.methodAuto = true } else if let m = try enumValue("backup", "method", BackupMethod.self) { c.method = m }
         if let m = try enumValue("backup", "compression", Compression.self) { c.compression = m }
         c.compressionLevel = try int("backup", "compression_level", 1...19)
         if let n = try int("backup", "max_parallel", 1...64) { c.maxParallel = n }
@@ -346,6 +351,7 @@ public struct BackupConfig: Sendable {
         c.alertCommand = try path("alerts", "command")
         c.metrics = try MetricsSettings.parse(ini)
         c.tiers = try TierSettings.parse(ini)
+        c.schedule = try ScheduleSettings.parse(ini)
         c.alertDelivery = try AlertSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
             let name = String(s.name.dropFirst(5)).trimmedBlanks()
@@ -362,4 +368,5 @@ public struct BackupConfig: Sendable {
     public var auditPath: String { stateDir + "/audit.jsonl" }
     public var alertsPath: String { stateDir + "/alerts.jsonl" }
     public var streamPidPath: String { stateDir + "/binlog-stream.pid" }
+    public var runHistoryPath: String { stateDir + "/runs.jsonl" }
 }
