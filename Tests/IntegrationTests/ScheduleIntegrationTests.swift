@@ -26,6 +26,10 @@ struct ScheduleIntegrationTests {
         try h.run(["run"] + args, timeout: 300, env: h.sandbox.mhaEnvironment.merging(["MHA_BACKUP_CONFIG": cnf]) { $1 })
     }
 
+    /// The datadir of the host a backup would use (a replica: the sandbox puts every host's datadir
+    /// on one file system).
+    func replicaDatadir(_ h: Harness) -> String? { h.sandbox.datadirPath(host: h.replica1) }
+
     func lastRun(_ ctx: Context) throws -> RunRecord { try #require(try RunHistory(path: ctx.config.runHistoryPath).all().last) }
 
     func skippedAlerts(_ ctx: Context) -> [Alerts.Line] {
@@ -70,7 +74,7 @@ struct ScheduleIntegrationTests {
         try expectSkipped(h, cnf, .manager, code: 69, reason: "does not monitor")
     }
 
-    @Test("with the manager monitoring: a load above max_load skips (exit 76); then every gate passes and a full backup (method auto: a dump) completes; --ignore-gates runs despite closed gates")
+    @Test("with the manager monitoring: a load above max_load, then a busy data disk skip (exit 76); then every gate passes and a full backup (method auto: a dump) completes; --ignore-gates runs despite closed gates")
     func loadThenPass() throws {
         let h = try requireSandbox()
         try h.sandbox.startManager(extraEnv: ["MHA_BACKUP_BIN_DIR": (h.binary as NSString).deletingLastPathComponent])
@@ -91,6 +95,21 @@ struct ScheduleIntegrationTests {
         try expectSkipped(h, busy, .load, code: 76, reason: "> max_load \(maxLoad)")
         for p in loops { kill(p, SIGKILL); ProcessRunner.reap(p) }
         loops = []
+
+        // The IO gate: direct reads of the block device under the source's datadir (found as the gate
+        // finds it: stat's device number in /proc/diskstats) keep it busy; max_io_util = 1.
+        let datadir = try #require(replicaDatadir(h))
+        var st = stat()
+        #expect(stat(datadir, &st) == 0)
+        let dev = HostStats.majorMinor(dev: UInt64(st.st_dev))
+        let disk = try #require(HostStats.diskstats(try String(contentsOfFile: "/proc/diskstats", encoding: .utf8))[dev]?.name,
+                                "the sandbox datadir \(datadir) is on no block device (\(dev)) of /proc/diskstats")
+        #expect(FileManager.default.fileExists(atPath: "/dev/\(disk)"), "/dev/\(disk) is missing")
+        let reader = try ProcessRunner.spawnDetached(Command(["timeout", "40", "dd", "if=/dev/\(disk)", "of=/dev/null", "bs=1M", "iflag=direct"]), logFile: "/dev/null")
+        defer { kill(reader, SIGKILL); ProcessRunner.reap(reader) }
+        let io = try config(h, ["max_load = 1000", "max_io_util = 1", "gate_give_up = 8"])
+        try expectSkipped(h, io, .ioUtil, code: 76, reason: "\(disk) ")
+        kill(reader, SIGKILL)
 
         // Every gate open: fence down, manager monitoring, load and IO under generous limits.
         let open = try config(h, ["max_load = 1000", "max_io_util = 100"], method: "auto")
