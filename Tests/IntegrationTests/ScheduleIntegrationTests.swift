@@ -74,6 +74,21 @@ struct ScheduleIntegrationTests {
         try expectSkipped(h, cnf, .manager, code: 69, reason: "does not monitor")
     }
 
+    @Test("a source host ssh cannot reach: the load gate is closed with ssh's reason, each check bounded, skipped: load (exit 76)")
+    func unreachable() throws {
+        let h = try requireSandbox()
+        // Every ssh of this config goes to a blackhole address (the SQL side still works, so the
+        // source is chosen as usual); the check is bounded by gate_timeout, whatever ssh does.
+        var cnf = try config(h, ["require_manager = no", "gate_timeout = 3", "gate_give_up = 6"])
+        var text = try String(contentsOfFile: cnf, encoding: .utf8)
+        text = text.replacingOccurrences(of: "[ssh]\n", with: "[ssh]\noptions = -o HostName=10.255.255.1\n")
+        cnf = "\(h.sandbox.root)/mha-backup/schedule-unreachable.cnf"
+        try AtomicFile.write(text, to: cnf, mode: 0o600)
+        let t0 = Date()
+        try expectSkipped(h, cnf, .load, code: 76, reason: "127.0.0.")
+        #expect(Date().timeIntervalSince(t0) < 30)
+    }
+
     @Test("with the manager monitoring: a load above max_load, then a busy data disk skip (exit 76); then every gate passes, a full backup (method auto: a dump) completes and run verify checks it; --ignore-gates runs despite closed gates, past a 1 s window")
     func loadThenPass() throws {
         let h = try requireSandbox()

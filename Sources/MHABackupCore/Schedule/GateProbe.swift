@@ -163,7 +163,8 @@ public struct LiveGateProbe: GateProbe {
         }
         let n = Int(settings.ioSample)
         let remote = RemoteCommand.sequence([
-            ["printf", "@@DEV "], ["stat", "-c", "%d", "--", datadir],
+            // A datadir stat cannot read leaves DEV empty: the busiest disk is measured instead.
+            ["echo", "@@DEV"], ["stat", "-c", "%d", "--", datadir],
             ["echo", "@@LOAD"], ["cat", "/proc/loadavg"],
             ["echo", "@@DISK1"], ["cat", "/proc/diskstats"], ["sleep", String(n)],
             ["echo", "@@DISK2"], ["cat", "/proc/diskstats"],

@@ -104,6 +104,9 @@ struct ScheduleTests {
         // An overlay datadir (major 0): the busiest real disk, loop devices left out.
         let q = HostStats.parseProbe(out.replacingOccurrences(of: "@@DEV 2049", with: "@@DEV 52"), seconds: 2)
         #expect(q.device == "sda1" && q.ioUtil == 90 && q.note != nil)
+        // The device number on its own line (as the probe prints it); a stat that failed leaves it empty.
+        #expect(HostStats.parseProbe(out.replacingOccurrences(of: "@@DEV 2049", with: "@@DEV\n2049"), seconds: 2) == p)
+        #expect(HostStats.parseProbe(out.replacingOccurrences(of: "@@DEV 2049", with: "@@DEV"), seconds: 2).note != nil)
         // No answer at all: no load, which the probe reports as an unreachable host.
         #expect(HostStats.parseProbe("", seconds: 2).load == nil)
     }
