@@ -65,6 +65,7 @@ public enum Usage {
         their COMMITTED marker matches), the binlog indexes and .sha256 files, timeline.json and the
         failover records; the data stays remote and verify/restore fetch it (checked by SHA-256).
         Exit 65 when a remote manifest was rejected.
+        """),
         Entry(name: "run", synopsis: ["run full|incremental|binlog|verify|retention|tier [--ignore-gates] [--json]"], text: """
         What the systemd timers and cron start (mha-samples/systemd, mha-samples/cron). First the gates
         of the kind ([schedule]): the failover fence (every kind), the MHA manager monitoring
