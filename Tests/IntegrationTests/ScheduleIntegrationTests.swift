@@ -100,19 +100,21 @@ struct ScheduleIntegrationTests {
         // over ssh (each check takes seconds: topology, ssh, the IO sample, so it gives up after 8 s).
         // Two busy loops keep it up; max_load is set below the load measured now (on an idle
         // machine the loops alone would need a minute to lift the 1-minute average over 2.0).
+        // Each is spawned in its own session: killing its process group ends timeout and its child
+        // (a SIGKILL to timeout alone leaves the child running).
         var loops: [pid_t] = []
         for _ in 0..<2 { loops.append(try ProcessRunner.spawnDetached(Command(["timeout", "60", "sha256sum", "/dev/zero"]), logFile: "/dev/null")) }
-        defer { for p in loops { kill(p, SIGKILL); ProcessRunner.reap(p) } }
+        defer { for p in loops { kill(-p, SIGKILL); ProcessRunner.reap(p) } }
         let measured = try #require(HostStats.load(try String(contentsOfFile: "/proc/loadavg", encoding: .utf8)))
         let maxLoad = (measured / 4 * 100).rounded(.down) / 100
         #expect(measured > 0.05, "load \(measured): too idle to test the gate")
         let busy = try config(h, ["max_load = \(maxLoad)", "max_io_util = 100", "gate_give_up = 8"])
         try expectSkipped(h, busy, .load, code: 76, reason: "> max_load \(maxLoad)")
-        for p in loops { kill(p, SIGKILL); ProcessRunner.reap(p) }
+        for p in loops { kill(-p, SIGKILL); ProcessRunner.reap(p) }
         loops = []
 
-        // The IO gate: synchronous direct writes beside the source's datadir (at most 1 GB, removed
-        // after) keep its block device busy (found as the gate finds it: stat's device number in
+        // The IO gate: synchronous direct writes beside the source's datadir (at most 5 GB in 30 s,
+        // stopped after the skip, removed; they must outlast the 8 s of checks) keep its block device busy (found as the gate finds it: stat's device number in
         // /proc/diskstats); max_io_util = 1 (this disk idles at about 2 % with the other builds here,
         // and measured some 7 % under this writer).
         let datadir = try #require(replicaDatadir(h))
@@ -122,12 +124,12 @@ struct ScheduleIntegrationTests {
         let disk = try #require(HostStats.diskstats(try String(contentsOfFile: "/proc/diskstats", encoding: .utf8))[dev]?.name,
                                 "the sandbox datadir \(datadir) is on no block device (\(dev)) of /proc/diskstats")
         let ballast = "\((datadir as NSString).deletingLastPathComponent)/io-gate-test.bin"
-        let writer = try ProcessRunner.spawnDetached(Command(["timeout", "40", "dd", "if=/dev/zero", "of=\(ballast)", "bs=256k", "count=4000",
+        let writer = try ProcessRunner.spawnDetached(Command(["timeout", "30", "dd", "if=/dev/zero", "of=\(ballast)", "bs=64k", "count=80000",
                                                               "oflag=direct,dsync"]), logFile: "/dev/null")
-        defer { kill(writer, SIGKILL); ProcessRunner.reap(writer); unlink(ballast) }
+        defer { kill(-writer, SIGKILL); ProcessRunner.reap(writer); unlink(ballast) }
         let io = try config(h, ["max_load = 1000", "max_io_util = 1", "gate_give_up = 8"])
         try expectSkipped(h, io, .ioUtil, code: 76, reason: "\(disk) ")
-        kill(writer, SIGKILL)
+        kill(-writer, SIGKILL)
         unlink(ballast)
 
         // Every gate open: fence down, manager monitoring, load and IO under generous limits.
@@ -150,16 +152,17 @@ struct ScheduleIntegrationTests {
         #expect(v.code == 0, "exit \(v.code): \(v.stdout)\(v.stderr)")
         #expect(v.stdout.contains("ok  \(id)"), "\(v.stdout)")
 
-        // --ignore-gates: the manager stopped and max_load 0, yet the backup runs; it outlasts a
-        // window of 1 s (child start, topology, dump: seconds), a critical alert while it runs.
+        // --ignore-gates: the manager stopped and max_load 0, yet the backup runs; a physical one
+        // throttled to 40 IO operations a second (a dump of this small sandbox can take 0.4 s, an
+        // unthrottled mariabackup 1.2 s) outlasts a window of 1 s: a critical alert while it runs.
         h.sandbox.stopManager()
-        let closed = try config(h, ["max_load = 0", "window_full = 1"], method: "dump")
+        let closed = try config(h, ["max_load = 0", "window_full = 1"], method: "mariabackup\nthrottle = 40")
         let pastBefore = AlertDeliverer.readAlerts(ctx.config.alertsPath).filter { $0.kind == AlertKind.runPastWindow.rawValue }.count
         let g = try run(h, closed, ["full", "--ignore-gates"])
         #expect(g.code == 0, "exit \(g.code): \(g.stderr)")
         let last = try lastRun(ctx)
         #expect(last.outcome == .ok && last.gatesIgnored)
-        #expect((last.durationSeconds ?? 0) > 1.2, "the dump took \(last.durationSeconds ?? 0) s")
+        #expect((last.durationSeconds ?? 0) > 1.5, "the backup took \(last.durationSeconds ?? 0) s")
         let past = AlertDeliverer.readAlerts(ctx.config.alertsPath).filter { $0.kind == AlertKind.runPastWindow.rawValue }
         #expect(past.count == pastBefore + 1 && past.last?.severity == "critical", "\(past.map(\.summary))")
     }
