@@ -27,6 +27,7 @@ public enum CLI {
               [--base N: hosts 127.0.0.(N+1)..(N+3), default 10]
       tier sync [--tier warm|cold] [--dry-run] [--json]   move backups and binlogs to the remote tiers (rclone)
       catalog rebuild --from warm|cold [--json]           rebuild a lost manager host's catalog from a tier
+      run full|incremental|binlog|verify|retention|tier [--ignore-gates] [--json]   what timers start: gates, then the command
       metrics [--stdout]                      write [metrics] metrics_file for Prometheus (local state only)
       exit-codes                              the table of exit codes
     config: --config FILE, else $MHA_BACKUP_CONFIG, else /etc/mha-backup/mha-backup.cnf
@@ -72,7 +73,10 @@ public enum CLI {
         // A subcommand may also carry --config after its name.
         func ctx(_ args: Arguments) throws -> Context {
             let path = BackupConfig.resolvePath(explicit: args["config"] ?? configPath, environment: env)
-            return try Context.load(configPath: path)
+            let c = try Context.load(configPath: path)
+            // Not on the failover's path: the hook worker runs whatever the folders say.
+            if cmd != "hook-worker" { try ClusterClaim.check(c.config) }
+            return c
         }
         if try Usage.answer(cmd, rest) { return }
         switch cmd {
@@ -124,6 +128,9 @@ public enum CLI {
         case "audit":
             let a = try Arguments(rest, valued: ["config", "failover"], flags: ["last", "json", "report"])
             try AuditCommand.run(try ctx(a), args: a)
+        case "run":
+            let a = try Arguments(rest, valued: ["config"], flags: ["ignore-gates", "json"])
+            try RunCommand.run(try ctx(a), args: a)
         case "metrics":
             let a = try Arguments(rest, valued: ["config"], flags: ["stdout"])
             try MetricsCommand.run(try ctx(a), args: a)

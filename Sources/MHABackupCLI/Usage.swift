@@ -66,6 +66,18 @@ public enum Usage {
         failover records; the data stays remote and verify/restore fetch it (checked by SHA-256).
         Exit 65 when a remote manifest was rejected.
         """),
+        Entry(name: "run", synopsis: ["run full|incremental|binlog|verify|retention|tier [--ignore-gates] [--json]"], text: """
+        What the systemd timers and cron start (mha-samples/systemd, mha-samples/cron). First the gates
+        of the kind ([schedule]): the failover fence (every kind), the MHA manager monitoring
+        (masterha_check_status) and the source host's load and data-disk IO (full, incremental), this
+        host's load (verify). A closed gate is checked again every gate_retry up to gate_give_up, then
+        the run is recorded as "skipped: GATE" (state_dir/runs.jsonl, the audit trail, a run-skipped
+        alert) and exits 75 (fence), 76 (load, IO) or 69 (manager). Then the command runs as a child:
+        backup full, backup incremental, binlog archive, verify --latest --level structure,
+        retention --confirm, tier sync; its exit code is the run's. Past its window_KIND a
+        critical run-past-window alert (the run goes on); over slow_factor times the average of the
+        last slow_runs runs a run-slow warning. --ignore-gates: for a person at the keyboard.
+        """),
         Entry(name: "metrics", synopsis: ["metrics [--stdout]"], text: """
         Writes [metrics] metrics_file (node_exporter's textfile collector: temp file, fsync, rename)
         from local state only: the catalog, the binlog archive, the stream, verify results, failover

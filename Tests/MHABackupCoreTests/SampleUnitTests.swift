@@ -17,10 +17,12 @@ struct SampleUnitTests {
         let bin = [exe.path, "\(Self.repo)/.build/debug"].first { FileManager.default.isExecutableFile(atPath: "\($0)/mha-backup") }
         try #require(bin != nil, "the built executables are missing: swift build --build-tests")
         let dir = try TempDir(); defer { dir.cleanup() }
-        let units = try FileManager.default.contentsOfDirectory(atPath: "\(Self.repo)/mha-samples/systemd").filter { $0.hasSuffix(".service") || $0.hasSuffix(".timer") }
-        #expect(!units.isEmpty)
-        for u in units {
-            let text = try String(contentsOfFile: "\(Self.repo)/mha-samples/systemd/\(u)", encoding: .utf8)
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(Self.repo)/mha-samples/systemd").filter { $0.hasSuffix(".service") || $0.hasSuffix(".timer") }
+        #expect(!files.isEmpty)
+        // A template (NAME@.service) is checked as its instance for cluster app1 (%i = app1).
+        let units = files.map { $0.replacingOccurrences(of: "@.", with: "@app1.") }
+        for (f, u) in zip(files, units) {
+            let text = try String(contentsOfFile: "\(Self.repo)/mha-samples/systemd/\(f)", encoding: .utf8)
                 .replacingOccurrences(of: "/usr/local/bin/mha-backup", with: "\(bin!)/mha-backup")
             try dir.write(u, text, mode: 0o644)
         }

@@ -35,6 +35,10 @@ public enum AlertKind: String, Codable, Sendable, CaseIterable {
     case promotionMissing = "promotion-missing"
     case unknownHost = "unknown-host"
     case hookStepFailed = "hook-step-failed"
+    /// `mha-backup run`: a closed gate made it give up; still running past its window; much slower than usual.
+    case runSkipped = "run-skipped"
+    case runPastWindow = "run-past-window"
+    case runSlow = "run-slow"
     /// `mha-backup alerts raise` by hand (a test of the channels, a site script).
     case manual = "manual"
     // Raised by the Prometheus rules (mha-samples/prometheus/alerts.yml) from the metrics file:

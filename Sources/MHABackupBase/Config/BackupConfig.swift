@@ -79,6 +79,8 @@ public struct BackupConfig: Sendable {
 
     public var source: SourcePolicy = .replica
     public var method: BackupMethod = .mariabackup
+    /// `method = auto`: a dump below `AutoMethod.dumpBelowBytes` of data on the source, else physical.
+    public var methodAuto = false
     public var compression: Compression = .zstd
     public var compressionLevel: Int?
     public var maxParallel = 2
@@ -132,6 +134,8 @@ public struct BackupConfig: Sendable {
     public var tiers: [TierSettings] = []
     /// `[retention]`: what `mha-backup retention` keeps (Config/RetentionSettings.swift).
     public var retention = RetentionSettings()
+    /// `[schedule]`: gates and windows of `mha-backup run`.
+    public var schedule = ScheduleSettings()
     /// `[alerts]` webhook and mail delivery (Alerts/AlertSettings.swift).
     public var alertDelivery = AlertSettings()
     /// `[encryption]` key files (Crypto/, Config/EncryptionSettings.swift).
@@ -185,6 +189,7 @@ public struct BackupConfig: Sendable {
         "metrics": MetricsSettings.keys,
         "retention": RetentionSettings.keys,
         "encryption": EncryptionSettings.keys,
+        "schedule": ScheduleSettings.keys,
     ]
 
     public func host(_ name: String) -> HostSettings { hosts[name] ?? HostSettings() }
@@ -271,7 +276,7 @@ public struct BackupConfig: Sendable {
                              storeDir: try path("mha-backup", "store_dir") ?? "/var/lib/mha-backup/store")
         if let f = try enumValue("mha-backup", "flavor", Flavor.self) { c.mysqlFlavor = f }
         if let e = opt("backup", "source") { c.source = SourcePolicy.parse(e.value) }
-        if let m = try enumValue("backup", "method", BackupMethod.self) { c.method = m }
+        if opt("backup", "method")?.value == "auto" { c.methodAuto = true } else if let m = try enumValue("backup", "method", BackupMethod.self) { c.method = m }
         if let m = try enumValue("backup", "compression", Compression.self) { c.compression = m }
         c.compressionLevel = try int("backup", "compression_level", 1...19)
         if let n = try int("backup", "max_parallel", 1...64) { c.maxParallel = n }
@@ -353,6 +358,7 @@ public struct BackupConfig: Sendable {
         c.metrics = try MetricsSettings.parse(ini)
         c.tiers = try TierSettings.parse(ini)
         c.retention = try RetentionSettings.parse(ini)
+        c.schedule = try ScheduleSettings.parse(ini)
         c.alertDelivery = try AlertSettings.parse(ini)
         c.encryption = try EncryptionSettings.parse(ini)
         for s in ini.sections where s.name.hasPrefix("host ") {
@@ -370,4 +376,5 @@ public struct BackupConfig: Sendable {
     public var auditPath: String { stateDir + "/audit.jsonl" }
     public var alertsPath: String { stateDir + "/alerts.jsonl" }
     public var streamPidPath: String { stateDir + "/binlog-stream.pid" }
+    public var runHistoryPath: String { stateDir + "/runs.jsonl" }
 }

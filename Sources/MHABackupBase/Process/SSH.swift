@@ -38,6 +38,11 @@ public struct RemoteCommand: Sendable, Equatable, CustomStringConvertible {
         return RemoteCommand(raw: ([first] + stages.dropFirst().map(ShellQuote.join)).joined(separator: " | "))
     }
 
+    /// `a; b; c`: each runs whatever the one before returned (a probe that reads several files).
+    public static func sequence(_ commands: [[String]]) -> RemoteCommand {
+        RemoteCommand(raw: commands.map(ShellQuote.join).joined(separator: "; "))
+    }
+
     /// `a && b`
     public static func and(_ a: RemoteCommand, _ b: RemoteCommand) -> RemoteCommand {
         RemoteCommand(raw: "\(a.script) && \(b.script)")

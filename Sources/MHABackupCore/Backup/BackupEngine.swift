@@ -241,7 +241,12 @@ public final class BackupEngine: @unchecked Sendable {
     }
 
     func resolveMethod(_ req: BackupRequest, source: ServerState) throws -> BackupMethod {
-        let m = req.method ?? config.method
+        var m = req.method ?? config.method
+        if req.method == nil, config.methodAuto {
+            let bytes = AutoMethod.dataBytes(source, config: config)
+            m = AutoMethod.choose(type: req.type, bytes: bytes)
+            out("method auto: \(bytes.map(formatBytes) ?? "data size unknown") of data on \(source.server.key): \(m == .dump ? "dump" : "physical")")
+        }
         if m == .dump { return .dump }
         // The physical tool must match the server: mariabackup for MariaDB, xtrabackup for MySQL.
         if source.flavor == .mysql { return .xtrabackup }
