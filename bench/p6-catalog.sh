@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # P6: `mha-backup list`, `list --json`, the retention plan and `retention --json` on a synthetic
-# store of 10,000 backups and 100,000 archived binlogs (bench/p6-make-store.py: real manifest,
+# store of 10,000 backups and 100,000 archived binlogs, and tier sync's plan (bench/p6-make-store.py: real manifest,
 # COMMITTED, index.json and timeline.json formats; three timelines). Goal: <= 1 s and <= 100 MiB each.
 #
 #   bench/p6-catalog.sh                  # BACKUPS=10000 BINLOGS=100000 RUNS=3
@@ -20,7 +20,8 @@ STORE=$(mktemp -d /tmp/mha-backup-p6.XXXXXX)
 trap 'rm -rf "$STORE"' EXIT
 mkdir -p bench/results
 
-BIN=.build/release/mha-backup
+# P6_BIN=path: a release binary built elsewhere (e.g. scripts/package's .build-package/release/mha-backup).
+BIN=${P6_BIN:-.build/release/mha-backup}
 [ -x "$BIN" ] || swift build -c release --product mha-backup >&2
 END=$(python3 bench/p6-make-store.py "$STORE" "$BACKUPS" "$BINLOGS")
 NOW="$END"   # plan as of the end of the synthetic history
@@ -52,5 +53,9 @@ measure "list" list
 measure "list --json" list --json
 measure "retention (plan)" retention --now "$NOW"
 measure "retention --json" retention --json --now "$NOW"
+# tier sync's planning: a warm tier (rclone's local backend; --dry-run never calls rclone), every
+# item of the synthetic history old enough to move.
+printf '\n[tier warm]\ntype = local\npath = %s/warm\nafter = 7d\n' "$STORE" >> "$CNF"
+measure "tier sync --dry-run (plan)" tier sync --dry-run
 "$BIN" --config "$CNF" retention --now "$NOW" | tail -1 >> "$RESULT"
 cat "$RESULT"

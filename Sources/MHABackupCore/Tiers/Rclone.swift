@@ -129,10 +129,15 @@ public struct Rclone: Sendable {
         return try JSONDecoder().decode([Entry].self, from: r.stdout)
     }
 
-    /// Removes one object (deletefile); an object that is already gone is fine.
+    /// Removes one object (deletefile); an object that is already gone is fine. Whether it is gone
+    /// is read from lsjson's entries of its folder, not from deletefile's exit code or text.
     public func delete(_ rel: String) throws {
         let r = try runner.runPipeline([try command(["deletefile", tier.remote(rel)])], options: RunOptions(timeout: timeout))
-        guard r.succeeded || Self.reason(r).contains("not found") else {
+        guard !r.succeeded else { return }
+        let parts = rel.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let parent = parts.dropLast().joined(separator: "/")
+        let name = parts.last ?? rel
+        if try list(parent).contains(where: { $0.Path == name }) {
             throw MBError(.unavailable, "tier \(q(tier.name)): removing \(q(tier.remote(rel))) failed: \(Self.reason(r))")
         }
     }
