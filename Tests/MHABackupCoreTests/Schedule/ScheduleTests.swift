@@ -191,7 +191,15 @@ struct ScheduleTests {
             try h.append(RunRecord(kind: .incremental, outcome: .ok, startedAt: time.now, commandStartedAt: time.now, finishedAt: time.now,
                                    durationSeconds: 10, exitCode: 0, gate: nil, message: "ok", gatesIgnored: false, pid: 1))
         }
-        let r = try run(ctx, time, open, child: { _ in usleep(400_000); time.advance(25); return 0 }).run(.incremental, ignoreGates: false)
+        // The child runs until the window's alert is there (at most 20 s: the watcher is a timer on
+        // a global queue, late under load but never skipped while the command runs).
+        let watched = ctx
+        let r = try run(ctx, time, open, child: { _ in
+            let until = Date().addingTimeInterval(20)
+            while Date() < until && !alerts(watched).contains(where: { $0.kind == "run-past-window" }) { usleep(20_000) }
+            time.advance(25)
+            return 0
+        }).run(.incremental, ignoreGates: false)
         #expect(r.outcome == .ok && r.durationSeconds == 25)
         let a = alerts(ctx)
         #expect(a.contains { $0.kind == "run-past-window" && $0.severity == "critical" && $0.summary.contains("incremental still running") })
