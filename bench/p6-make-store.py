@@ -65,6 +65,12 @@ for h in hosts:
     os.makedirs(d, exist_ok=True)
     with open(f"{d}/index.json", "w") as f:
         json.dump({"version": 1, "host": h, "port": 3306, "files": index[h]}, f, indent=2, sort_keys=True)
+    # Each binlog's commit file (`NAME.sha256`), as the archive writes it, and the binlog itself,
+    # empty: tier sync plans on their presence only, retention and list never open them.
+    for e in index[h]:
+        with open(f"{d}/{e['name']}.sha256", "w") as f:
+            f.write(f"{e['sha256']}  {e['name']}\n")
+        open(f"{d}/{e['name']}", "w").close()
 
 tl = {"entries": [{"id": 1, "masterHost": hosts[0], "masterPort": 3306, "since": iso(start), "reason": "initial"}]}
 for i, day in enumerate(switch[1:]):
@@ -107,6 +113,7 @@ for day in range(days):
         os.makedirs(d, exist_ok=True)
         with open(f"{d}/manifest.json", "wb") as f:
             f.write(data)
+        open(f"{d}/backup.xbstream.zst", "w").close()  # hot (empty: only its presence is planned on)
         with open(f"{d}/COMMITTED", "w") as f:
             f.write("sha256 " + hashlib.sha256(data).hexdigest() + "\n")
         made += 1
