@@ -360,6 +360,7 @@ public final class RestoreExecutor: @unchecked Sendable {
     }
 
     func replay(_ seg: ReplaySegment, into s: ScratchServer) throws {
+        let seg = try Self.decryptedSegment(seg, work: workDir ?? ".", keys: { try ctx.config.encryption.keyRing() })
         let binlog = Command(Self.binlogArgv(seg), environment: ["TZ": "UTC"])
         var opts = RunOptions(timeout: timeout)
         opts.stdout = .discard
