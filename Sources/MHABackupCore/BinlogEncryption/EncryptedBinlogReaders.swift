@@ -46,3 +46,16 @@ extension RestoreExecutor {
         return seg
     }
 }
+
+extension RestoreGate {
+    /// Every encrypted archived binlog the plan replays, authenticated chunk by chunk with the
+    /// configured keys before the restore writes anything (a wrong or missing key, a truncation,
+    /// a changed byte: one line naming the file, exit 65 or 78, nothing restored).
+    public static func checkEncryptedBinlogs(_ plan: RestorePlan, keys: () throws -> KeyRing?) throws {
+        for f in plan.segments.flatMap(\.files) where f.origin == .archive && ArchivedBinlogCrypto.isEncrypted(f.path) {
+            do { try ArchivedBinlogCrypto.authenticate(f.path, keys: try keys()) } catch let e as MBError {
+                throw MBError(e.code, "binlog archive: \(e.message)", hint: e.hint ?? "'mha-backup verify --all' lists every problem; nothing was restored")
+            }
+        }
+    }
+}

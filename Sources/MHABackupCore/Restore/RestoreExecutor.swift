@@ -92,6 +92,7 @@ public final class RestoreExecutor: @unchecked Sendable {
                           hint: "choose a folder mariadbd (running as mysql) can reach, e.g. under /var/lib or /var/tmp")
         }
         try step("check binlog checksums") { try RestoreGate.checkBinlogs(plan) }
+        try step("authenticate encrypted binlogs") { try RestoreGate.checkEncryptedBinlogs(plan) { try ctx.config.encryption.keyRing() } }
         // Only a folder this restore made (or found empty) is ever cleaned up after a failure.
         try prepareTarget(target)
         do {

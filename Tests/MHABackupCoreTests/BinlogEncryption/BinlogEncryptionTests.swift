@@ -150,5 +150,14 @@ struct BinlogEncryptionTests {
         #expect(out.files[0].size == Int64(data.count))
         #expect(FileManager.default.contents(atPath: out.files[0].path) == data)
         #expect(RestoreExecutor.binlogArgv(out).last == "\(work)/binlogs/mysql-bin.000004")
+        // The gate before anything is written: authenticates with the right key, refuses another.
+        let plan = RestorePlan(target: "latest", chain: [], anchor: nil, segments: [seg], notes: [])
+        try RestoreGate.checkEncryptedBinlogs(plan) { KeyRing(current: Self.key) }
+        do {
+            try RestoreGate.checkEncryptedBinlogs(plan) { KeyRing(current: Self.otherKey) }
+            Issue.record("a wrong key passed the gate")
+        } catch let e as MBError {
+            #expect(e.code == .dataError && e.message.contains(a.path("mysql-bin.000004")) && e.message.contains("wrong key"))
+        }
     }
 }
