@@ -200,12 +200,14 @@ struct EncryptionIntegrationTests {
         try #require(!idx.files.isEmpty, "nothing archived in \(archive.dir)")
         let keys = KeyRing(current: try EncryptionKey.load(b.key))
         var plainHits = 0
+        let recent = Set(idx.files.suffix(2).map(\.name))  // the marker is in the file FLUSH closed
         for e in idx.files {
             let path = archive.path(e.name)
             #expect(e.keyId == b.keyId && ArchivedBinlogCrypto.isEncrypted(path), "\(path) is not stored encrypted")
             let g = try ProcessRunner().run(Command(["grep", "-a", "-c", "-F", marker, path]), timeout: 120)
             #expect(g.stdoutString.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(marker) is readable in \(path)")
             // The same search on the decrypted bytes finds it: the check can fail.
+            guard recent.contains(e.name) else { continue }
             let plain = "\(b.scratch)/plain-\(e.name)"
             defer { unlink(plain) }
             #expect(try ArchivedBinlogCrypto.decrypt(path, to: plain, keys: keys) == e.plainSize)
