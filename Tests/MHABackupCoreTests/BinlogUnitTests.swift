@@ -50,7 +50,7 @@ private func digest(of data: Data) throws -> BinlogDigest {
 }
 
 /// Writes `data` to a fresh temp file of the archive, fsynced, as the archiver does.
-private func partial(_ a: BinlogArchive, _ name: String, _ data: Data) throws -> (String, BinlogDigest) {
+func partial(_ a: BinlogArchive, _ name: String, _ data: Data) throws -> (String, BinlogDigest) {
     try AtomicFile.makeDirectory(a.dir)
     let p = a.partialPath(for: name)
     let f = try BinlogPartialFile(path: p)

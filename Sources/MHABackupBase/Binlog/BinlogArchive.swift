@@ -21,6 +21,11 @@ public struct ArchivedBinlog: Codable, Sendable, Equatable {
     /// Verified copies on remote tiers (`tier sync`); with one, the hot file may be gone while
     /// its `.sha256` stays: the binlog still counts as archived.
     public var tiers: [TierCopy]?
+    /// Encrypted at rest (`[encryption] key_file`): the key id, and the binlog's own size and
+    /// sha256 (`size` and `sha256` above are the stored bytes'). Nil for a plaintext copy.
+    public var keyId: String?
+    public var plainSize: Int64?
+    public var plainSha256: String?
 
     public init(name: String, size: Int64, sha256: String, archivedAt: Date, sourceHost: String, sourcePort: Int,
                 via: String, firstGtid: String? = nil, lastGtid: String? = nil) {
@@ -113,6 +118,8 @@ public struct BinlogArchive: Sendable {
     public var host: String
     public var port: Int
     public var clock: Clock
+    /// Set by the writers when `[encryption] key_file` is configured: commits encrypt with its current key.
+    public var keys: KeyRing?
 
     public init(dir: String, host: String, port: Int, clock: Clock = .system) {
         self.dir = dir
@@ -179,13 +186,17 @@ public struct BinlogArchive: Sendable {
     public func state(of name: String, index: BinlogIndex? = nil) -> ArchivedBinlogState {
         guard let size = BinlogFileIO.size(path(name)) else {
             if let e = index?.entry(name), e.tiers?.isEmpty == false, recordedChecksum(name) == e.sha256 {
-                return .complete(sha256: e.sha256, size: e.size)  // on a remote tier only
+                return .complete(sha256: e.plainSha256 ?? e.sha256, size: e.plainSize ?? e.size)  // on a remote tier only
             }
             return .absent
         }
         guard let sha = recordedChecksum(name) else { return .unverified(size: size) }
         if let e = index?.entry(name), e.sha256 == sha, e.size != size {
             return .damaged(size: size, recorded: e.size)
+        }
+        // Encrypted: the binlog's own digest, which is what the callers compare with the server's.
+        if let e = index?.entry(name), e.sha256 == sha, let ps = e.plainSha256, let pz = e.plainSize {
+            return .complete(sha256: ps, size: pz)
         }
         return .complete(sha256: sha, size: size)
     }
@@ -220,11 +231,16 @@ public struct BinlogArchive: Sendable {
                     e.sha256 = sha
                     e.size = size
                     e.via = "recovered"
+                    e.keyId = EncryptedFormat.keyId(ofFile: path(f))
+                    e.plainSize = nil
+                    e.plainSha256 = nil
                     idx.upsert(e)
                 }
             } else {
-                idx.upsert(ArchivedBinlog(name: f, size: size, sha256: sha, archivedAt: BinlogFileIO.mtime(path(f)) ?? clock.now(),
-                                          sourceHost: host, sourcePort: port, via: "recovered"))
+                var e = ArchivedBinlog(name: f, size: size, sha256: sha, archivedAt: BinlogFileIO.mtime(path(f)) ?? clock.now(),
+                                       sourceHost: host, sourcePort: port, via: "recovered")
+                e.keyId = EncryptedFormat.keyId(ofFile: path(f))
+                idx.upsert(e)
             }
         }
         if idx != before || !BinlogFileIO.exists(indexPath) { try saveIndex(idx) }
@@ -235,20 +251,32 @@ public struct BinlogArchive: Sendable {
     /// Commits a fully written, fsynced temp file as `name`: checksum file (atomic, fsynced) first,
     /// then the rename, then the index. Rechecks the folder under the lock, so a copy that another
     /// process committed meanwhile is not written twice. On any error the temp file is gone (a full
-    /// store must not keep a copy that never counts).
+    /// store must not keep a copy that never counts). With `keys`, `partial` (plaintext, `digest`
+    /// its digest) is first encrypted into a new temp file, which is what gets committed.
     @discardableResult
     public func commit(partial: String, name: String, digest: BinlogDigest, via: String,
                        policy: BinlogReplacePolicy) throws -> BinlogCommitOutcome {
+        var sealedPath: String?
         do {
-            return try commitLocked(partial: partial, name: name, digest: digest, via: via, policy: policy)
+            var stored: (sha256: String, size: Int64)?
+            var file = partial
+            if let key = keys?.current {
+                let sp = partialPath(for: name)
+                sealedPath = sp
+                stored = try ArchivedBinlogCrypto.seal(partial, sealedPath: sp, key: key)
+                unlink(partial)
+                file = sp
+            }
+            return try commitLocked(partial: file, name: name, digest: digest, stored: stored, via: via, policy: policy)
         } catch {
             unlink(partial)
+            if let sealedPath { unlink(sealedPath) }
             throw error
         }
     }
 
-    private func commitLocked(partial: String, name: String, digest: BinlogDigest, via: String,
-                              policy: BinlogReplacePolicy) throws -> BinlogCommitOutcome {
+    private func commitLocked(partial: String, name: String, digest: BinlogDigest, stored: (sha256: String, size: Int64)?,
+                              via: String, policy: BinlogReplacePolicy) throws -> BinlogCommitOutcome {
         guard BinlogName(name) != nil else { throw MBError(.dataError, "\(q(name)) is not a binlog file name") }
         return try withLock {
             var idx = try loadIndex()
@@ -258,7 +286,7 @@ public struct BinlogArchive: Sendable {
             case .complete(let sha, let size) where sha == digest.sha256 && size == digest.size:
                 unlink(partial)
                 if idx.entry(name) == nil {
-                    idx.upsert(entry(name, digest, via: via))
+                    idx.upsert(entry(name, digest, stored: stored, via: via))
                     try saveIndex(idx)
                 }
                 return .alreadyArchived
@@ -281,14 +309,14 @@ public struct BinlogArchive: Sendable {
                 unlink(path(name))
                 AtomicFile.syncDirectory(dir)
             }
-            try AtomicFile.write(BinlogChecksumFile.format(sha256: digest.sha256, name: name), to: checksumPath(name), mode: 0o640)
+            try AtomicFile.write(BinlogChecksumFile.format(sha256: stored?.sha256 ?? digest.sha256, name: name), to: checksumPath(name), mode: 0o640)
             guard rename(partial, path(name)) == 0 else {
                 let err = BinlogFileIO.errnoText()
                 unlink(checksumPath(name))
                 throw MBError(.cantCreate, "cannot rename \(q(partial)) to \(q(path(name))): \(err)")
             }
             AtomicFile.syncDirectory(dir)
-            idx.upsert(entry(name, digest, via: via))
+            idx.upsert(entry(name, digest, stored: stored, via: via))
             do { try saveIndex(idx) } catch let e as MBError {
                 // The .sha256 commits the file; the index is the summary the next run repairs.
                 throw MBError(e.code, "\(q(name)) is archived with its .sha256 but \(q(indexPath)) was not updated (the next run adds it): \(e.message)")
@@ -297,9 +325,15 @@ public struct BinlogArchive: Sendable {
         }
     }
 
-    func entry(_ name: String, _ d: BinlogDigest, via: String) -> ArchivedBinlog {
-        ArchivedBinlog(name: name, size: d.size, sha256: d.sha256, archivedAt: clock.now(), sourceHost: host,
-                       sourcePort: port, via: via, firstGtid: d.scan.firstGTID, lastGtid: d.scan.lastGTID)
+    func entry(_ name: String, _ d: BinlogDigest, stored: (sha256: String, size: Int64)? = nil, via: String) -> ArchivedBinlog {
+        var e = ArchivedBinlog(name: name, size: stored?.size ?? d.size, sha256: stored?.sha256 ?? d.sha256, archivedAt: clock.now(),
+                               sourceHost: host, sourcePort: port, via: via, firstGtid: d.scan.firstGTID, lastGtid: d.scan.lastGTID)
+        if stored != nil {
+            e.keyId = keys?.current.id
+            e.plainSize = d.size
+            e.plainSha256 = d.sha256
+        }
+        return e
     }
 
     // MARK: local files (the stream's closed copies)

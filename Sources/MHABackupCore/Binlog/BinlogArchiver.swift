@@ -122,7 +122,7 @@ public struct BinlogArchiver {
     }
 
     public func run(server: MHAServer) throws -> BinlogArchiveReport {
-        let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock)
+        let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock).encrypting(ctx.config)
         var report = BinlogArchiveReport(host: server.hostname, port: server.port, archiveDir: archive.dir)
         report.removedPartials = try archive.prepare()
         let list = try ServerBinlogList.fetch(MySQLClient(server: server, config: ctx.config))

@@ -212,7 +212,7 @@ public final class BinlogStreamer: @unchecked Sendable {
 
     /// One life of the child: pass, start, watch (passes, timeline), stop, final pass.
     func runOnce(server: MHAServer, entry: TimelineEntry?) throws -> RunOutcome {
-        let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock)
+        let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock).encrypting(ctx.config)
         let dir = try folder(host: server.hostname, port: server.port)
         try AtomicFile.makeDirectory(dir)
         try AtomicFile.write(JSON.encode(BinlogStreamSource(host: server.hostname, port: server.port)), to: "\(dir)/source.json", mode: 0o640)
@@ -335,7 +335,7 @@ public final class BinlogStreamer: @unchecked Sendable {
         for f in BinlogFileIO.list(streamRoot) {
             let dir = "\(streamRoot)/\(f)"
             guard dir != except, let src = try? JSON.load(BinlogStreamSource.self, path: "\(dir)/source.json"),
-                  let archive = try? BinlogArchive(config: ctx.config, host: src.host, port: src.port, clock: ctx.clock)
+                  let archive = try? BinlogArchive(config: ctx.config, host: src.host, port: src.port, clock: ctx.clock).encrypting(ctx.config)
             else { continue }
             pass(dir: dir, archive: archive, server: nil)
         }

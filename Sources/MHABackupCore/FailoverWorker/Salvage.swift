@@ -102,7 +102,7 @@ struct Salvage {
     }
 
     func run() throws -> Result {
-        let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock)
+        let archive = try BinlogArchive(config: ctx.config, host: server.hostname, port: server.port, clock: ctx.clock).encrypting(ctx.config)
         try archive.prepare()
         let (ssh, sock) = try BinlogArchiver.copyTarget(server: server, config: ctx.config)
         defer { if let sock { SSHMux(stateDir: ctx.config.stateDir).close(socketPath: sock) } }

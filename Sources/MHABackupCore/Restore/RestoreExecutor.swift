@@ -92,6 +92,7 @@ public final class RestoreExecutor: @unchecked Sendable {
                           hint: "choose a folder mariadbd (running as mysql) can reach, e.g. under /var/lib or /var/tmp")
         }
         try step("check binlog checksums") { try RestoreGate.checkBinlogs(plan) }
+        try step("authenticate encrypted binlogs") { try RestoreGate.checkEncryptedBinlogs(plan) { try ctx.config.encryption.keyRing() } }
         // Only a folder this restore made (or found empty) is ever cleaned up after a failure.
         try prepareTarget(target)
         do {
@@ -360,6 +361,7 @@ public final class RestoreExecutor: @unchecked Sendable {
     }
 
     func replay(_ seg: ReplaySegment, into s: ScratchServer) throws {
+        let seg = try Self.decryptedSegment(seg, work: workDir ?? ".", keys: { try ctx.config.encryption.keyRing() })
         let binlog = Command(Self.binlogArgv(seg), environment: ["TZ": "UTC"])
         var opts = RunOptions(timeout: timeout)
         opts.stdout = .discard

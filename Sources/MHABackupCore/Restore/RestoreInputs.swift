@@ -27,7 +27,7 @@ extension RestorePlanner {
             // refuses a damaged one with verify's words rather than skip it.
             guard let sha = archive.recordedChecksum(e.name) else { continue }
             out.append(AvailableBinlog(name: e.name, path: archive.path(e.name), size: e.size, origin: .archive, sha256: sha,
-                                       firstGtid: e.firstGtid, lastGtid: e.lastGtid))
+                                       firstGtid: e.firstGtid, lastGtid: e.lastGtid, plainSize: e.plainSize))
         }
         let newest = out.compactMap { BinlogName($0.name) }.max()
         if let folder = try? HostName.folderName(host: host, port: port) {

@@ -105,6 +105,8 @@ public struct AvailableBinlog: Sendable, Equatable, Codable {
     public var sha256: String? = nil
     public var firstGtid: String? = nil
     public var lastGtid: String? = nil
+    /// The binlog's own size when the archived file is encrypted (`size` is the stored bytes').
+    public var plainSize: Int64? = nil
 }
 
 /// Where replay of one file or segment stops.
@@ -379,8 +381,8 @@ public struct RestorePlanner: Sendable {
             segments.append(seg)
             if k == tIndex, let rest = try bridgeToTarget(target, after: seg, successor: successor) { segments.append(rest) }
         }
-        if case .position(_, let f, let p) = target, let last = segments.last?.files.last, last.name == f, p > last.size {
-            throw MBError(.noInput, "\(f) holds \(last.size) bytes in the archive; position \(p) is past its end")
+        if case .position(_, let f, let p) = target, let last = segments.last?.files.last, last.name == f, p > last.plainSize ?? last.size {
+            throw MBError(.noInput, "\(f) holds \(last.plainSize ?? last.size) bytes in the archive; position \(p) is past its end")
         }
         return RestorePlan(target: target.description, chain: chain, anchor: a, segments: segments, notes: notes)
     }

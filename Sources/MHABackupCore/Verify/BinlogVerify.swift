@@ -126,6 +126,10 @@ extension Verifier {
                 problems.append(p)
                 continue
             }
+            if ArchivedBinlogCrypto.isEncrypted(archive.path(n)) {
+                if let p = checkEncryptedBinlog(archive, n, level: level) { problems.append(p) }
+                continue
+            }
             if level >= .structure, let p = checkBinlogStructure(archive.path(n)) { problems.append(p) }
         }
 
