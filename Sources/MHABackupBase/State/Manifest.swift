@@ -173,10 +173,12 @@ public struct Catalog: Sendable {
         return m
     }
 
-    /// Every backup, oldest first. Unreadable folders are reported as partial entries, never dropped.
+    /// Every backup, oldest first by its start time (an id given with `--id` does not sort by time:
+    /// "newest" never goes by names), the id breaking ties.
     public func all(activeJobs: Set<String> = []) -> [Manifest] {
         let ids = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
         return parallelMap(ids) { try? load($0, activeJobs: activeJobs) }.compactMap { $0 }
+            .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
     }
 
     /// The newest usable parent for an incremental from this source.
