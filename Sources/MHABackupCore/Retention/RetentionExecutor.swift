@@ -54,9 +54,7 @@ public final class RetentionExecutor: @unchecked Sendable {
     /// The archive folders under `binlogs/` with their index entries.
     public static func archives(_ config: BackupConfig) throws -> [ArchiveListing] {
         let dir = config.binlogsDir
-        // One index at a time: decoding them side by side held every file's decoder buffers at
-        // once (P6: 136 MiB against 113 MiB for 100,000 entries in three folders).
-        let loaded = Verifier.folders(in: dir).map { folder -> Result<ArchiveListing?, MBError> in
+        let loaded = parallelMap(Verifier.folders(in: dir), minimum: 2) { folder -> Result<ArchiveListing?, MBError> in
             let path = "\(dir)/\(folder)/index.json"
             guard BinlogFileIO.exists(path) else { return .success(nil) }
             do {
